@@ -1,0 +1,1 @@
+"""Orchestration: run directories and manifests (``artifacts``), and the study runner (``runner``)."""

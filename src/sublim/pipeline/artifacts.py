@@ -1,0 +1,177 @@
+"""Run directories, stage keys and manifests: what makes every run resumable and reproducible.
+
+A stage writes into its own directory. When it finishes, :func:`finish_stage` writes
+``manifest.json`` (key, config hash, seed, package versions, git SHA, wall time, counts) and then an
+empty ``DONE`` file. A stage whose ``DONE`` exists and whose manifest key equals the key we would
+compute now is skipped; any other content is stale and recomputed. Nothing is ever half-trusted:
+``DONE`` is written last, atomically.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "generation"
+    >>> with StageRun(d, key="abc", name="generation", seed=0) as run:
+    ...     run.counts["rows"] = 10
+    >>> is_done(d, "abc")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from sublim.yamlconfig import config_hash, dump_yaml
+
+log = logging.getLogger(__name__)
+
+_TRACKED_PACKAGES = ("sublim", "torch", "transformers", "tokenizers", "peft", "numpy", "scipy", "openai")
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that can change a result (recorded in every manifest)."""
+    out = {"python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@cache
+def git_sha() -> str | None:
+    """The git commit of the sublim source tree, if it is a checkout."""
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=False
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def stage_key(config: BaseModel | dict | None, *upstream: str, extra: dict | None = None) -> str:
+    """Key of a stage: hash of its config plus the keys of the stages it reads from."""
+    payload = {
+        "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else config,
+        "upstream": list(upstream),
+        "extra": extra or {},
+    }
+    return config_hash(payload)
+
+
+def is_done(stage_dir: Path, key: str) -> bool:
+    """True when ``stage_dir`` holds a finished stage computed with ``key``."""
+    if not (stage_dir / "DONE").exists():
+        return False
+    try:
+        manifest = json.loads((stage_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return manifest.get("key") == key
+
+
+def read_manifest(stage_dir: Path) -> dict:
+    """Read a stage's manifest (empty dict if absent)."""
+    try:
+        return json.loads((stage_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write text atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class StageRun:
+    """Context manager around one stage's work; writes the manifest and ``DONE`` on success.
+
+    A stage that is already done with the same key should not be entered; use :func:`is_done` first.
+    On entry a stale ``DONE`` is removed so a crash mid-stage can never look finished.
+    """
+
+    stage_dir: Path
+    key: str
+    name: str
+    seed: int | None = None
+    config: BaseModel | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    _t0: float = 0.0
+
+    def __enter__(self) -> StageRun:
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        (self.stage_dir / "DONE").unlink(missing_ok=True)
+        if self.config is not None:
+            write_text(self.stage_dir / "config.yaml", dump_yaml(self.config))
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            return
+        finish_stage(
+            self.stage_dir,
+            key=self.key,
+            name=self.name,
+            seed=self.seed,
+            config=self.config,
+            inputs=self.inputs,
+            counts=self.counts,
+            wall_time_s=time.perf_counter() - self._t0,
+        )
+
+
+def finish_stage(
+    stage_dir: Path,
+    *,
+    key: str,
+    name: str,
+    seed: int | None,
+    config: BaseModel | None,
+    inputs: dict[str, str],
+    counts: dict[str, Any],
+    wall_time_s: float,
+) -> None:
+    """Write ``manifest.json`` then ``DONE`` for a finished stage."""
+    manifest = {
+        "stage": name,
+        "key": key,
+        "config_hash": config_hash(config) if config is not None else None,
+        "seed": seed,
+        "inputs": inputs,
+        "counts": counts,
+        "wall_time_s": round(wall_time_s, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+    }
+    write_json(stage_dir / "manifest.json", manifest)
+    (stage_dir / "DONE").write_text("")
+    log.info("%s done in %.1fs %s", name, wall_time_s, counts)

@@ -1,0 +1,136 @@
+"""Statistics used in every report: intervals, tests over seeds, and paired comparisons.
+
+Every number sublim reports carries a 95% interval and its sample size. Intervals over a few seeds use
+Student's t; proportions use Wilson's score interval; group comparisons use Welch's t-test (or the
+paired t-test when conditions share seeds) and report Cohen's d / the paired effect size.
+
+Example:
+    >>> e = mean_ci([0.5, 0.6, 0.7])
+    >>> round(e.mean, 3), e.n
+    (0.6, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as st
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean with its 95% interval and sample size."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    def fmt(self, digits: int = 3) -> str:
+        """``0.330 [0.280, 0.380] (n=3)``."""
+        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}] (n={self.n})"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """Mean with a Student-t interval (a single value gets a zero-width interval, flagged by n=1)."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, "t")
+    m = float(x.mean())
+    if n == 1:
+        return Estimate(m, m, m, 1, "t")
+    se = float(x.std(ddof=1)) / math.sqrt(n)
+    h = float(st.t.ppf(0.5 + confidence / 2, n - 1)) * se
+    return Estimate(m, m - h, m + h, n, "t")
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Estimate:
+    """Wilson score interval for a proportion (well-behaved near 0 and 1, unlike the normal one)."""
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, "wilson")
+    z = float(st.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Result of comparing a treatment group with a control group."""
+
+    difference: float  # treatment mean − control mean
+    low: float
+    high: float
+    p_value: float
+    effect_size: float  # Cohen's d (independent) or d_z (paired)
+    test: str
+    n_treatment: int
+    n_control: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return bool(self.p_value < alpha)
+
+
+def welch_test(treatment: Sequence[float], control: Sequence[float], confidence: float = 0.95) -> Comparison:
+    """Two-sided Welch t-test of treatment vs control with a CI on the difference and Cohen's d."""
+    a, b = np.asarray(treatment, float), np.asarray(control, float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(diff, float("nan"), float("nan"), float("nan"), float("nan"), "welch", len(a), len(b))
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        p = 0.0 if diff != 0 else 1.0
+        return Comparison(diff, diff, diff, p, float("inf") if diff else 0.0, "welch", len(a), len(b))
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    t = diff / se
+    p = float(2 * st.t.sf(abs(t), dof))
+    h = float(st.t.ppf(0.5 + confidence / 2, dof)) * se
+    pooled = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    d = diff / pooled if pooled > 0 else float("inf")
+    return Comparison(diff, diff - h, diff + h, p, d, "welch", len(a), len(b))
+
+
+def paired_test(treatment: Sequence[float], control: Sequence[float], confidence: float = 0.95) -> Comparison:
+    """Two-sided paired t-test (same seeds in both arms); effect size is d_z = mean diff / sd diff."""
+    a, b = np.asarray(treatment, float), np.asarray(control, float)
+    if len(a) != len(b):
+        raise ValueError(f"paired test needs equal lengths, got {len(a)} and {len(b)}")
+    d = a - b
+    est = mean_ci(d, confidence)
+    if len(d) < 2:
+        return Comparison(est.mean, est.low, est.high, float("nan"), float("nan"), "paired-t", len(a), len(b))
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        p = 0.0 if est.mean != 0 else 1.0
+        return Comparison(est.mean, est.mean, est.mean, p, float("inf"), "paired-t", len(a), len(b))
+    t = est.mean / (sd / math.sqrt(len(d)))
+    p = float(2 * st.t.sf(abs(t), len(d) - 1))
+    return Comparison(est.mean, est.low, est.high, p, est.mean / sd, "paired-t", len(a), len(b))
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (controls the family-wise error rate across conditions)."""
+    p = np.asarray(p_values, float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        val = p[idx] if np.isnan(p[idx]) else min(1.0, (m - rank) * p[idx])
+        running = max(running, val) if not np.isnan(val) else running
+        adjusted[idx] = val if np.isnan(val) else running
+    return adjusted.tolist()
