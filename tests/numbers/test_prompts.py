@@ -87,8 +87,9 @@ def test_the_asked_style_renders_an_answer_the_parser_reads_back():
 
 
 def test_custom_config_changes_ranges_and_count():
-    cfg = NumberPromptConfig(min_seed_count=2, max_seed_count=2, seed_min=10, seed_max=20, count=5,
-                             max_digits=1, styles=("space",))
+    cfg = NumberPromptConfig(
+        min_seed_count=2, max_seed_count=2, seed_min=10, seed_max=20, count=5, max_digits=1, styles=("space",)
+    )
     for p in generate_prompts(30, seed=0, config=cfg):
         assert len(p.seed_numbers) == 2 and all(10 <= n <= 20 for n in p.seed_numbers)
         assert p.count == 5 and p.style == "space" and " 5 " in p.text
