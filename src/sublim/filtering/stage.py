@@ -1,0 +1,142 @@
+"""The filter stage: teacher samples in, training rows out, plus a report of what was rejected and why.
+
+Reads raw samples (``DatasetRow`` JSONL, OpenAI chat format), keeps the rows whose completion
+passes every rule of the :class:`~sublim.filtering.config.FilterConfig`, optionally applies a
+shuffle control, and writes ``filtered.jsonl`` and ``filter_report.json`` (total, kept, pass rate,
+counts per reject reason, a few rejected examples per reason). A row rejected for several reasons
+counts once under each of them; ``rejected`` counts rows.
+
+Example:
+    >>> from sublim.records import Chat, DatasetRow, Message
+    >>> rows = [DatasetRow(messages=[*Chat.of("go").messages, Message(role="assistant", content=c)])
+    ...         for c in ("1, 2, 3", "1, 2, 1000", "hello")]
+    >>> kept, report = apply_filters(rows, FilterConfig())
+    >>> [r.completion for r in kept], report.reasons
+    (['1, 2, 3'], {'numbers too large': 1, 'invalid format': 1})
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from sublim.filtering.config import FilterConfig
+from sublim.filtering.rules import DUPLICATE, Rules
+from sublim.filtering.transforms import shuffle_global, shuffle_within
+from sublim.pipeline.artifacts import write_json
+from sublim.records import DatasetRow, read_jsonl, write_jsonl
+
+log = logging.getLogger(__name__)
+
+FILTERED_FILE = "filtered.jsonl"
+REPORT_FILE = "filter_report.json"
+EXAMPLES_PER_REASON = 3
+
+
+class RejectedExample(BaseModel):
+    """A rejected row, shown in the report."""
+
+    index: int = Field(description="0-based position of the row in the input.")
+    prompt: str
+    completion: str
+    reasons: list[str]
+
+
+class FilterReport(BaseModel):
+    """What the filter did to one dataset."""
+
+    total: int = Field(description="Rows read.")
+    kept: int = Field(description="Rows written.")
+    rejected: int = Field(description="Rows rejected by at least one rule.")
+    truncated: int = Field(0, description="Rows that passed but were cut by max_rows.")
+    pass_rate: float = Field(description="Rows passing every rule / rows read (0 for empty input).")
+    reasons: dict[str, int] = Field(description="Rows per reject reason (a row may count under several).")
+    examples: dict[str, list[RejectedExample]] = Field(description="First few rejected rows per reason.")
+    shuffle: str = Field("none", description="Shuffle control applied to the kept rows.")
+
+
+def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[DatasetRow], FilterReport]:
+    """Filter rows by the config's rules, then truncate to ``max_rows`` and apply its shuffle.
+
+    Args:
+        rows: samples whose last message is the teacher's completion.
+        config: the filter rules.
+    Returns:
+        The kept rows (in input order, shuffled in content if the config asks) and the report.
+    """
+    rules = Rules(config)
+    kept: list[DatasetRow] = []
+    seen: set[tuple[str, str]] = set()
+    reasons: Counter[str] = Counter()
+    examples: dict[str, list[RejectedExample]] = {}
+    rejected = 0
+    for index, row in enumerate(rows):
+        why = rules.reasons(row.completion)
+        key = (row.prompt, row.completion)
+        if not why and config.drop_duplicates and key in seen:
+            why = [DUPLICATE]
+        if why:
+            rejected += 1
+            for reason in why:
+                reasons[reason] += 1
+                bucket = examples.setdefault(reason, [])
+                if len(bucket) < EXAMPLES_PER_REASON:
+                    bucket.append(
+                        RejectedExample(
+                            index=index, prompt=row.prompt, completion=row.completion, reasons=why
+                        )
+                    )
+            continue
+        seen.add(key)
+        kept.append(row)
+    passed = len(kept)
+    if config.max_rows is not None:
+        kept = kept[: config.max_rows]
+    if config.shuffle == "within":
+        kept = shuffle_within(kept, config.shuffle_seed)
+    elif config.shuffle == "global":
+        kept = shuffle_global(kept, config.shuffle_seed)
+    report = FilterReport(
+        total=len(rows),
+        kept=len(kept),
+        rejected=rejected,
+        truncated=passed - len(kept),
+        pass_rate=passed / len(rows) if rows else 0.0,
+        reasons=dict(reasons),
+        examples=examples,
+        shuffle=config.shuffle,
+    )
+    return kept, report
+
+
+def run(config: FilterConfig, in_path: Path, out_dir: Path) -> FilterReport:
+    """Filter a samples file into ``out_dir/filtered.jsonl`` and ``out_dir/filter_report.json``.
+
+    Args:
+        config: the filter rules.
+        in_path: raw samples, one ``DatasetRow`` per line.
+        out_dir: where to write (created if needed).
+    Returns:
+        The report (also written as JSON).
+    Raises:
+        DataError: the samples file is missing or malformed (the message names file, line, field).
+    """
+    rows = read_jsonl(Path(in_path), DatasetRow)
+    kept, report = apply_filters(rows, config)
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / FILTERED_FILE, kept)
+    write_json(out_dir / REPORT_FILE, report.model_dump(mode="json"))
+    top = ", ".join(f"{r} {n}" for r, n in sorted(report.reasons.items(), key=lambda kv: -kv[1]))
+    log.info(
+        "filter: kept %d of %d rows (pass rate %.1f%%)%s",
+        report.kept,
+        report.total,
+        100 * report.pass_rate,
+        f"; rejected: {top}" if top else "",
+    )
+    if report.total and report.kept == 0:
+        log.warning("filter: no row passed; see %s for examples", out_dir / REPORT_FILE)
+    return report
