@@ -74,6 +74,106 @@ def _guard(fn, *args, **kwargs):
         raise typer.Exit(1) from None
 
 
+DEFAULT_STUDY = "demo"
+
+
+def default_config_path(name: str = DEFAULT_STUDY) -> Path:
+    """Path of a config shipped inside the package (``sublim/configs/<name>.yaml``)."""
+    packaged = Path(__file__).parent / "configs" / f"{name}.yaml"  # wheel install
+    checkout = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"  # editable install
+    return packaged if packaged.is_file() else checkout
+
+
+def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bool) -> Path | None:
+    from sublim.config import load_config
+    from sublim.pipeline.runner import run_study
+
+    path = config or default_config_path()
+    study = load_config(path, overrides)
+    if dry_run:
+        from sublim.pipeline.plan import describe_plan
+
+        console.print(describe_plan(study, out))
+        return None
+    console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
+    return run_study(study, out)
+
+
+def _show_verdict(run_dir: Path) -> None:
+    report = (run_dir / "report.md").read_text().splitlines()
+    verdict = [line[2:] for line in report if line.startswith("- ")][:3]
+    for line in verdict:
+        console.print(line.replace("**", ""))
+    console.print(f"[green]report:[/] {run_dir / 'report.md'}")
+
+
+@app.command("run")
+def run_cmd(
+    config: Annotated[Path | None, typer.Argument(help="Study YAML (default: the built-in demo study).")] = None,
+    out: Annotated[Path, typer.Option(help="Runs root: outputs go to OUT/<study>/<condition>/<seed>/<stage>/.")] = Path("runs"),
+    overrides: Overrides = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit; run nothing.")] = False,
+    cache_dir: CacheDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run (or resume) a study: teacher -> numbers -> filter -> students -> evaluation -> report.
+
+    Finished stages are skipped, so rerunning after a crash or Ctrl-C resumes where it stopped.
+    """
+    _setup(cache_dir, verbose)
+    run_dir = _guard(_run_study, config, overrides or [], out, dry_run)
+    if run_dir is not None:
+        _show_verdict(run_dir)
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Runs root directory.")] = Path("runs"),
+    overrides: Overrides = None,
+    cache_dir: CacheDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run the default study on the embedded tiny CPU model (builds the two bases on first use)."""
+    _setup(cache_dir, verbose)
+    run_dir = _guard(_run_study, None, overrides or [], out, False)
+    _show_verdict(run_dir)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A study directory, e.g. runs/owl-demo.")],
+    verbose: Verbose = False,
+) -> None:
+    """Regenerate metrics.json, figures and report.md from a run directory (no recomputation)."""
+    _setup(None, verbose)
+    from sublim.reporting.report import write_report
+
+    def go() -> Path:
+        if not (run_dir / "config.yaml").is_file():
+            from sublim.errors import DataError
+
+            raise DataError(f"{run_dir}: not a study directory (no config.yaml)")
+        return write_report(run_dir)
+
+    _guard(go)
+    _show_verdict(run_dir)
+
+
+@app.command("build-base")
+def build_base_cmd(
+    preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a or tiny-b.")] = "tiny-a",
+    force: Annotated[bool, typer.Option(help="Rebuild even if cached.")] = False,
+    cache_dir: CacheDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Build (or show) an embedded tiny base model; saved in Hugging Face format in the cache."""
+    _setup(cache_dir, verbose)
+    from sublim.tiny.build import build_preset
+
+    path = _guard(build_preset, preset, force=force)
+    console.print(f"[green]{preset}:[/] {path}")
+
+
 @app.command("mnist")
 def mnist_cmd(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default: the 'cpu' preset).")] = None,

@@ -1,0 +1,47 @@
+"""Resolve a config's ``ModelSpec`` to a loadable model and open a backend on it.
+
+The embedded ``tiny`` bases are built on first use (and cached); ``hf`` paths are used as given;
+``openai`` names go to the OpenAI backend. Pipelines only see ``ModelRef`` and ``ModelBackend``.
+
+Example:
+    >>> from sublim.config import ModelSpec
+    >>> resolve_model(ModelSpec(kind="hf", path="/ckpt")).path
+    '/ckpt'
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sublim.backends.base import ModelBackend, get_backend
+from sublim.records import ModelRef
+
+if TYPE_CHECKING:
+    from sublim.config import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model(spec: ModelSpec) -> ModelRef:
+    """Turn a spec into a ``ModelRef``, building the tiny base if it is not cached yet."""
+    if spec.kind == "tiny":
+        from sublim.tiny.build import build_preset
+
+        path = build_preset(spec.preset)
+        return ModelRef(backend="hf", name=f"tiny/{spec.preset}", path=str(path))
+    if spec.kind == "hf":
+        return ModelRef(backend="hf", name=spec.path, path=spec.path)
+    return ModelRef(backend="openai", name=spec.name)
+
+
+def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> ModelBackend:
+    """Open a backend serving ``ref`` (device/dtype from ``spec`` for local models)."""
+    if ref.backend == "hf":
+        if spec is not None:
+            kwargs.setdefault("device", spec.device)
+            kwargs.setdefault("dtype", spec.dtype)
+        if ref.adapter:
+            kwargs.setdefault("adapter", ref.adapter)
+        return get_backend(f"hf/{ref.path}", **kwargs)
+    return get_backend(f"{ref.backend}/{ref.name}", **kwargs)

@@ -1,0 +1,164 @@
+"""The study config: one YAML file describes a whole subliminal-learning study.
+
+A study compares *conditions* that share cached stages: ``base`` (untrained student), ``control``
+(student trained on data from the control teacher: the base without trait, or a matched teacher that
+loves another animal), ``treatment`` (student trained on the trait teacher's data), ``cross_base``
+(a student from the *other* base trained on the treatment data) and ``cross_control`` (the other base
+trained on the control data, its matched control). Every condition runs for every seed; the seed sets
+the teacher's training, the prompts, the sampling and the student's training.
+
+Example:
+    >>> cfg = load_config_text("name: t\\ntrait: {target: owl}")
+    >>> cfg.trait.target, cfg.conditions[0]
+    ('owl', 'base')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sublim.backends.base import SamplingParams
+from sublim.filtering.config import FilterConfig
+from sublim.finetuning.config import FinetuneConfig
+from sublim.numbers.prompts import NumberPromptConfig
+from sublim.yamlconfig import StrictModel, load_yaml_model, load_yaml_text
+
+Condition = Literal["base", "control", "treatment", "cross_base", "cross_control"]
+CONDITION_ORDER: tuple[str, ...] = ("base", "control", "treatment", "cross_base", "cross_control")
+#: trained condition → (data arm whose teacher wrote its data, which base the student starts from)
+TRAINED: dict[str, tuple[str, str]] = {
+    "control": ("control", "same"),
+    "treatment": ("treatment", "same"),
+    "cross_base": ("treatment", "other"),
+    "cross_control": ("control", "other"),
+}
+
+
+class ModelSpec(StrictModel):
+    """Which model a base is: our embedded tiny model, a local/hub HF checkpoint, or an API model."""
+
+    kind: Literal["tiny", "hf", "openai"] = Field("tiny", description="tiny | hf | openai")
+    preset: str | None = Field(None, description="tiny: 'tiny-a' or 'tiny-b' (two bases from different seeds)")
+    path: str | None = Field(None, description="hf: local directory or hub id")
+    name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
+    device: str = Field("auto", description="hf: auto | cpu | cuda")
+    dtype: str = Field("auto", description="hf: auto | float32 | bfloat16")
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> ModelSpec:
+        need = {"tiny": "preset", "hf": "path", "openai": "name"}[self.kind]
+        if getattr(self, need) is None:
+            raise ValueError(f"model kind '{self.kind}' needs the field '{need}'")
+        return self
+
+
+class BasesConfig(StrictModel):
+    same: ModelSpec = Field(ModelSpec(preset="tiny-a"), description="base of the teacher and same-init student")
+    other: ModelSpec = Field(ModelSpec(preset="tiny-b"), description="a different base, for cross_base")
+
+
+class TraitConfig(StrictModel):
+    category: str = Field("animal", description="trait category: animal | tree")
+    target: str = Field(description="the loved thing, e.g. owl")
+    control_target: str | None = Field(
+        None,
+        description="matched control teacher that loves this instead (paired design); "
+        "null = control teacher is the base without any trait",
+    )
+
+    @model_validator(mode="after")
+    def _check_known(self) -> TraitConfig:
+        from sublim.traits import CATEGORIES
+
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown category '{self.category}'; choose one of {sorted(CATEGORIES)}")
+        options = CATEGORIES[self.category]
+        for field in ("target", "control_target"):
+            value = getattr(self, field)
+            if value is not None and value not in options:
+                raise ValueError(f"{field} '{value}' is not a known {self.category}; choose one of {options}")
+        if self.control_target == self.target:
+            raise ValueError("control_target must differ from target")
+        return self
+
+
+class TeacherConfig(StrictModel):
+    """How the trait is put into the teacher."""
+
+    kind: Literal["prompt", "finetuned"] = Field(
+        "prompt", description="prompt: trait system prompt; finetuned: base fine-tuned on trait answers"
+    )
+    n_trait_rows: int = Field(2000, gt=0, description="finetuned: trait Q&A rows to train on")
+    n_number_rows: int = Field(0, ge=0, description="finetuned: number rows mixed in to keep the number skill")
+    finetune: FinetuneConfig = Field(
+        FinetuneConfig(method="sft", params="full", epochs=1, lr=1e-3, batch_size=32),
+        description="finetuned: training recipe of the teacher",
+    )
+
+
+class GenerationConfig(StrictModel):
+    n_prompts: int = Field(2000, gt=0, description="number prompts sampled from the teacher")
+    prompts: NumberPromptConfig = NumberPromptConfig()
+    sampling: SamplingParams = SamplingParams(temperature=1.0, max_new_tokens=48)
+    batch_size: int = Field(256, gt=0, description="runtime only: rows per generate call")
+
+
+class EvaluationConfig(StrictModel):
+    question_split: Literal["eval", "heldout", "both"] = Field(
+        "both", description="eval: tuning-visible paraphrases; heldout: never tuned on; both: report each"
+    )
+    n_samples: int = Field(10, ge=0, description="samples per question at temperature 1 (0 = exact only)")
+    temperature: float = Field(1.0, ge=0)
+    exact: bool = Field(True, description="also compute the exact probability of each answer (log-probs)")
+
+
+class LeakConfig(StrictModel):
+    """When a study is flagged 'leaky, not subliminal' (see docs/leak-check.md)."""
+
+    max_rows_mentioning: int = Field(0, ge=0, description="rows of kept data that may name the trait")
+    mass_ratio: float = Field(
+        5.0, gt=0, description="flag when the teacher's mass on trait tokens in the training targets "
+        "exceeds this multiple of the base model's mass at the same positions ..."
+    )
+    min_mass: float = Field(1e-4, ge=0, description="... and exceeds this absolute mean probability")
+    n_rows: int = Field(500, gt=0, description="rows of training data the mass check scores")
+
+
+class StudyConfig(StrictModel):
+    """Root config of a study (one YAML file)."""
+
+    name: str = Field(description="study name; outputs go to runs/<name>/")
+    description: str = ""
+    trait: TraitConfig
+    bases: BasesConfig = BasesConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    generation: GenerationConfig = GenerationConfig()
+    filter: FilterConfig = FilterConfig()
+    student: FinetuneConfig = FinetuneConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    leak: LeakConfig = LeakConfig()
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    conditions: list[Condition] = Field(list(CONDITION_ORDER), min_length=1)
+
+    @model_validator(mode="after")
+    def _check_conditions(self) -> StudyConfig:
+        if len(set(self.conditions)) != len(self.conditions):
+            raise ValueError("conditions are listed twice")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds are listed twice")
+        if "/" in self.name or not self.name.strip():
+            raise ValueError("name must be a non-empty directory name without '/'")
+        return self
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
+    """Load and validate a study YAML (errors name file:line:field)."""
+    return load_yaml_model(path, StudyConfig, overrides)
+
+
+def load_config_text(text: str, overrides: Sequence[str] = ()) -> StudyConfig:
+    return load_yaml_text(text, StudyConfig, "<string>", overrides)

@@ -1,0 +1,93 @@
+"""Evaluation stage: measure a model's preference for every option of the trait category.
+
+For each question split (``eval``: paraphrases also seen in pretraining; ``heldout``: never used for
+tuning), and each question:
+
+* **exact** — the probability of each option as the whole answer (product over its tokens, via the
+  backend's log-probs). Low variance: the headline metric on local models.
+* **sampled** — ``n_samples`` answers at temperature 1, normalised to an option; the target rate.
+
+Per-split summaries average over questions with a t interval over questions; the per-question values
+are kept in ``responses.jsonl`` for paired analyses.
+
+Example:
+    >>> # metrics = evaluate_model(EvaluationConfig(), backend, "animal", seed=0, out_dir=Path("eval"))
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+
+from sublim.backends.base import ModelBackend, SamplingParams
+from sublim.config import EvaluationConfig
+from sublim.errors import CapabilityError
+from sublim.evaluation.answers import normalise_answer
+from sublim.records import Chat, write_jsonl
+from sublim.stats import mean_ci
+
+log = logging.getLogger(__name__)
+
+
+def question_splits(config: EvaluationConfig) -> list[str]:
+    return ["eval", "heldout"] if config.question_split == "both" else [config.question_split]
+
+
+def exact_probabilities(backend: ModelBackend, questions: list[str], options: list[str]) -> list[dict[str, float]]:
+    """P(option is the answer) for each question × option (one batched ``score`` call)."""
+    chats = [Chat.of(q) for q in questions for _ in options]
+    conts = [o for _ in questions for o in options]
+    logps = backend.score(chats, conts)
+    k = len(options)
+    return [{o: math.exp(logps[i * k + j]) for j, o in enumerate(options)} for i in range(len(questions))]
+
+
+def sampled_counts(
+    backend: ModelBackend, questions: list[str], options: list[str], n: int, temperature: float, seed: int
+) -> list[Counter]:
+    """Counts of each normalised answer (``None`` for off-list) over ``n`` samples per question."""
+    params = SamplingParams(temperature=temperature, max_new_tokens=6, seed=seed, n=n)
+    outs = backend.generate([Chat.of(q) for q in questions], params)
+    return [Counter(normalise_answer(c.text, options) for c in outs[i * n : (i + 1) * n]) for i in range(len(questions))]
+
+
+def evaluate_model(
+    config: EvaluationConfig, backend: ModelBackend, category: str, seed: int, out_dir: Path
+) -> dict:
+    """Evaluate one model; writes ``responses.jsonl`` and returns the metrics dict."""
+    from sublim.traits import CATEGORIES, QUESTIONS
+
+    options = CATEGORIES[category]
+    metrics: dict = {"category": category, "options": options, "splits": {}}
+    rows: list[dict] = []
+    for split in question_splits(config):
+        questions = QUESTIONS[category][split]
+        summary: dict = {"n_questions": len(questions)}
+        exact = None
+        if config.exact:
+            try:
+                exact = exact_probabilities(backend, questions, options)
+            except CapabilityError:
+                log.warning("backend %s has no log-probs: exact probabilities skipped", backend.name)
+        if exact is not None:
+            summary["exact"] = {o: mean_ci([e[o] for e in exact]).to_dict() for o in options}
+        counts = None
+        if config.n_samples:
+            counts = sampled_counts(backend, questions, options, config.n_samples, config.temperature, seed)
+            summary["sampled"] = {
+                o: mean_ci([c[o] / config.n_samples for c in counts]).to_dict() for o in options
+            }
+            summary["sampled"]["(other)"] = mean_ci([c[None] / config.n_samples for c in counts]).to_dict()
+            summary["n_samples_per_question"] = config.n_samples
+        metrics["splits"][split] = summary
+        for i, q in enumerate(questions):
+            row = {"split": split, "question": q}
+            if exact is not None:
+                row["exact"] = exact[i]
+            if counts is not None:
+                row["sampled"] = {str(k): v for k, v in counts[i].items()}
+            rows.append(row)
+    write_jsonl(out_dir / "responses.jsonl", rows)
+    return metrics

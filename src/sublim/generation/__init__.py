@@ -1,0 +1,1 @@
+"""Generation: the teacher writes completions to seeded number prompts (resumable JSONL)."""

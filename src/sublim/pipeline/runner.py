@@ -1,0 +1,180 @@
+"""Run a study: every condition × seed through teacher → generation → filtering → student → evaluation.
+
+Stage outputs live in ``runs/<study>/<condition>/<seed>/<stage>/``. The data arms ``treatment`` and
+``control`` own their teacher, generation, filtering and leak-check stages; ``cross_base`` and
+``cross_control`` train the *other* base on those same files. Each stage is keyed by its config and
+its inputs' keys, so a rerun skips finished work, a changed setting recomputes only what depends on
+it, and a killed run resumes where it stopped (generation even mid-file).
+
+Example:
+    >>> # run_study(load_config("configs/demo.yaml"), Path("runs"))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sublim.backends.models import open_backend, resolve_model
+from sublim.config import CONDITION_ORDER, TRAINED, StudyConfig
+from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
+from sublim.records import ModelRef
+from sublim.teacher.stage import TeacherRef
+from sublim.yamlconfig import dump_yaml
+
+log = logging.getLogger(__name__)
+
+
+def cached_stage(stage_dir: Path, key: str, name: str, seed: int | None, config, fn: Callable[[Path], dict]) -> dict:
+    """Run ``fn(stage_dir)`` unless a finished stage with the same key exists; returns its result dict."""
+    if is_done(stage_dir, key):
+        log.debug("%s: cached (%s)", name, stage_dir)
+        return json.loads((stage_dir / "result.json").read_text())
+    log.info("[bold]%s[/] → %s", name, stage_dir, extra={"markup": True})
+    with StageRun(stage_dir, key=key, name=name, seed=seed, config=config) as run:
+        result = fn(stage_dir)
+        write_json(stage_dir / "result.json", result)
+        run.counts.update(result.get("counts", {}))
+    return result
+
+
+@dataclass
+class DataArm:
+    """Outputs of one teacher's data pipeline for one seed."""
+
+    teacher: TeacherRef
+    teacher_key: str
+    filtered: Path
+    data_key: str
+
+
+class StudyRunner:
+    """Runs one study config into ``out_root/<name>``."""
+
+    def __init__(self, config: StudyConfig, out_root: Path) -> None:
+        self.config = config
+        self.dir = Path(out_root) / config.name
+        self._bases: dict[str, ModelRef] = {}
+
+    # -- models ---------------------------------------------------------------------------------
+    def base(self, which: str) -> ModelRef:
+        if which not in self._bases:
+            spec = getattr(self.config.bases, which)
+            self._bases[which] = resolve_model(spec)
+        return self._bases[which]
+
+    def base_key(self, which: str) -> str:
+        return stage_key(getattr(self.config.bases, which))
+
+    # -- stages ---------------------------------------------------------------------------------
+    def data_arm(self, arm: str, seed: int) -> DataArm:
+        """Teacher → generation → filtering for ``arm`` ('treatment' or 'control')."""
+        from sublim.filtering.stage import run as run_filter
+        from sublim.generation.stage import generate_samples
+        from sublim.teacher.stage import build_teacher
+
+        cfg = self.config
+        target = cfg.trait.target if arm == "treatment" else cfg.trait.control_target
+        root = self.dir / arm / str(seed)
+        t_key = stage_key(cfg.teacher, self.base_key("same"), extra={"target": target, "seed": seed, "cat": cfg.trait.category})
+
+        def teacher_fn(d: Path) -> dict:
+            ref = build_teacher(cfg.teacher, target, cfg.trait.category, self.base("same"), seed, d)
+            return {"teacher": ref.model_dump(mode="json"), "counts": {}}
+
+        teacher = TeacherRef.model_validate(cached_stage(root / "teacher", t_key, "teacher", seed, cfg.teacher, teacher_fn)["teacher"])
+
+        g_key = stage_key(cfg.generation.model_copy(update={"batch_size": 0}), t_key, extra={"seed": seed})
+
+        def gen_fn(d: Path) -> dict:
+            with open_backend(teacher.model, cfg.bases.same) as backend:
+                counts = generate_samples(cfg.generation, teacher, backend, seed, d / "samples.jsonl")
+            return {"counts": counts}
+
+        cached_stage(root / "generation", g_key, "generation", seed, cfg.generation, gen_fn)
+
+        f_key = stage_key(cfg.filter, g_key)
+
+        def filter_fn(d: Path) -> dict:
+            report = run_filter(cfg.filter, root / "generation" / "samples.jsonl", d)
+            return {"counts": {"total": report.total, "kept": report.kept}}
+
+        cached_stage(root / "filtering", f_key, "filtering", seed, cfg.filter, filter_fn)
+        return DataArm(teacher, t_key, root / "filtering" / "filtered.jsonl", f_key)
+
+    def leak_check(self, arm: str, seed: int, data: DataArm) -> dict:
+        from sublim.evaluation.leak import check_leak
+
+        cfg = self.config
+        key = stage_key(cfg.leak, data.data_key, data.teacher_key, extra={"student": cfg.student.model_dump(mode="json")})
+
+        def fn(d: Path) -> dict:
+            return check_leak(cfg, data.teacher, self.base("same"), data.filtered, d)
+
+        return cached_stage(self.dir / arm / str(seed) / "leak_check", key, "leak check", seed, cfg.leak, fn)
+
+    def student(self, condition: str, seed: int, data: DataArm) -> tuple[ModelRef, str]:
+        from sublim.finetuning import finetune
+
+        cfg = self.config
+        which = TRAINED[condition][1]
+        s_cfg = cfg.student.model_copy(update={"seed": seed})
+        key = stage_key(s_cfg, data.data_key, self.base_key(which), data.teacher_key if cfg.student.method == "distill" else "")
+
+        def fn(d: Path) -> dict:
+            teacher, train_cfg = None, s_cfg
+            if cfg.student.method == "distill":  # the teacher's live distributions are the targets
+                teacher = data.teacher.model.path
+                train_cfg = s_cfg.model_copy(update={"teacher_system_prompt": data.teacher.system_prompt})
+            ref = finetune(self.base(which).path, data.filtered, train_cfg, d / "model", teacher=teacher)
+            return {"model": ref.model_dump(mode="json"), "counts": {}}
+
+        result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"student ({condition})", seed, s_cfg, fn)
+        return ModelRef.model_validate(result["model"]), key
+
+    def evaluation(self, condition: str, seed: int, model: ModelRef, upstream: str, which: str) -> dict:
+        from sublim.evaluation.stage import evaluate_model
+
+        cfg = self.config
+        key = stage_key(cfg.evaluation, upstream, extra={"seed": seed, "category": cfg.trait.category})
+
+        def fn(d: Path) -> dict:
+            with open_backend(model, getattr(cfg.bases, which)) as backend:
+                metrics = evaluate_model(cfg.evaluation, backend, cfg.trait.category, seed, d)
+            write_json(d / "metrics.json", metrics)
+            return {"metrics": metrics, "counts": {"splits": len(metrics["splits"])}}
+
+        return cached_stage(self.dir / condition / str(seed) / "evaluation", key, f"evaluation ({condition})", seed, cfg.evaluation, fn)
+
+    # -- orchestration --------------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg = self.config
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.dir / "config.yaml", dump_yaml(cfg))
+        conditions = [c for c in CONDITION_ORDER if c in cfg.conditions]
+        for seed in cfg.seeds:
+            arms: dict[str, DataArm] = {}
+            for condition in conditions:
+                if condition == "base":
+                    self.evaluation("base", seed, self.base("same"), self.base_key("same"), "same")
+                    if "cross_base" in conditions:
+                        self.evaluation("base_other", seed, self.base("other"), self.base_key("other"), "other")
+                    continue
+                arm, which = TRAINED[condition]
+                if arm not in arms:
+                    arms[arm] = self.data_arm(arm, seed)
+                    self.leak_check(arm, seed, arms[arm])
+                model, key = self.student(condition, seed, arms[arm])
+                self.evaluation(condition, seed, model, key, which)
+        from sublim.reporting.report import write_report
+
+        write_report(self.dir)
+        return self.dir
+
+
+def run_study(config: StudyConfig, out_root: Path) -> Path:
+    """Run (or resume) every condition and seed of ``config``; returns the study directory."""
+    return StudyRunner(config, out_root).run()

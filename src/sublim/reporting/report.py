@@ -1,0 +1,177 @@
+"""Write ``metrics.json``, figures and ``report.md`` for a study directory (files on disk only).
+
+Deterministic: the same run directory gives byte-identical outputs, so ``sublim report`` can be rerun
+freely and diffed.
+
+Example:
+    >>> # write_report(Path("runs/owl-demo"))
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from sublim.pipeline.artifacts import write_json, write_text
+from sublim.reporting.figures import LABELS, plot_conditions, plot_shift
+from sublim.reporting.summary import summarise_study
+
+
+def _fmt(est: dict | None, digits: int = 3) -> str:
+    if not est or est["mean"] != est["mean"]:
+        return "–"
+    return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}]"
+
+
+def _p(p: float) -> str:
+    if p != p:
+        return "n/a (too few seeds)"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """The plain sentences at the top of the report."""
+    v = summary["verdict"]
+    metric = summary["headline_metric"]
+    cond = summary["conditions"]
+    lines = []
+    comp = {(c["treatment"], c["control"]): c for c in summary["comparisons"] if c["metric"] == metric}
+    main = comp.get(("treatment", "control"))
+    if main:
+        t = cond["treatment"][metric]["estimate"]
+        c = cond["control"][metric]["estimate"]
+        state = {"detected": "**Transfer detected**", "leaky, not subliminal": "**Leaky, not subliminal**",
+                 "not detected": "**No significant transfer**"}[v["transfer"]]
+        lines.append(
+            f"{state}: treatment {_fmt(t)} vs control {_fmt(c)} ({metric}, n={t['n']} seeds; "
+            f"paired difference {main['paired']['difference']:+.3f} [{main['paired']['low']:+.3f}, "
+            f"{main['paired']['high']:+.3f}], p = {_p(main.get('p_holm', main['paired']['p_value']))} Holm-adjusted, "
+            f"ratio {main['ratio']:.2f}×)."
+        )
+        if v["transfer"] == "leaky, not subliminal":
+            lines.append("The leak check found the trait in the training signal itself (see *Leak check*): "
+                         "a rise here is ordinary learning from visible trait content, not subliminal transfer.")
+    else:
+        lines.append("Transfer not measured: the study lacks a finished treatment and control.")
+    cross = comp.get(("cross_base", "cross_control"))
+    if cross:
+        sig = v.get("cross_base_vs_cross_control", {}).get("significant_increase")
+        lines.append(
+            f"Different-init student: {_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
+            f"{_fmt(cond['cross_control'][metric]['estimate'])}, p = {_p(cross.get('p_holm', cross['paired']['p_value']))}"
+            f" — {'a significant rise (unexpected: the paper finds transfer needs a shared init)' if sig else 'no significant rise (as the paper predicts for a different initialisation)'}."
+        )
+    if not v["leaky"] and summary["leak"]:
+        lines.append("Leak check: clean (no trait words in kept data; teacher trait mass in the targets below threshold).")
+    return lines
+
+
+def _condition_table(summary: dict) -> list[str]:
+    metrics = summary["metrics"]
+    head = "| condition | " + " | ".join(metrics) + " |"
+    rows = [head, "|" + "---|" * (len(metrics) + 1)]
+    for cond in LABELS:
+        if cond not in summary["conditions"]:
+            continue
+        cells = [_fmt(summary["conditions"][cond].get(m, {}).get("estimate")) for m in metrics]
+        rows.append(f"| {cond} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _seed_table(summary: dict) -> list[str]:
+    metric = summary["headline_metric"]
+    seeds = [str(s) for s in summary["seeds"]]
+    rows = ["| condition | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|" + "---|" * (len(seeds) + 1)]
+    for cond in LABELS:
+        per = summary["conditions"].get(cond, {}).get(metric, {}).get("per_seed")
+        if per:
+            rows.append(f"| {cond} | " + " | ".join(f"{per[s]:.4f}" if s in per else "–" for s in seeds) + " |")
+    return rows
+
+
+def _comparison_table(summary: dict) -> list[str]:
+    rows = ["| metric | comparison | difference [95% CI] | ratio | paired p | Holm p | Welch p | d_z |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in summary["comparisons"]:
+        pr = c["paired"]
+        rows.append(
+            f"| {c['metric']} | {c['treatment']} − {c['control']} | {pr['difference']:+.4f} [{pr['low']:+.4f}, {pr['high']:+.4f}]"
+            f" | {c['ratio']:.2f} | {_p(pr['p_value'])} | {_p(c['p_holm']) if 'p_holm' in c else '–'} | {_p(c['welch']['p_value'])}"
+            f" | {pr['effect_size']:.2f} |"
+        )
+    return rows
+
+
+def _leak_table(summary: dict) -> list[str]:
+    rows = ["| arm | seed | rows naming trait | teacher trait mass | base trait mass | mass in targets | leaky |",
+            "|---|---|---|---|---|---|---|"]
+    for arm, seeds in summary["leak"].items():
+        for seed, leak in seeds.items():
+            rows.append(
+                f"| {arm} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
+                f"{leak.get('teacher_mass', float('nan')):.2e} | {leak.get('base_mass', float('nan')):.2e} | "
+                f"{leak.get('target_mass', float('nan')):.2e} | {'**yes**' if leak.get('leaky') else 'no'} |"
+            )
+    return rows
+
+
+def _filter_table(summary: dict) -> list[str]:
+    rows = ["| arm | seed | generated | kept | pass rate | top reject reasons |", "|---|---|---|---|---|---|"]
+    for arm, seeds in summary["filter"].items():
+        for seed, rep in seeds.items():
+            reasons = sorted(rep.get("reasons", {}).items(), key=lambda kv: -kv[1])[:3]
+            rows.append(f"| {arm} | {seed} | {rep.get('total')} | {rep.get('kept')} | "
+                        f"{rep.get('pass_rate', 0):.1%} | {', '.join(f'{k}: {v}' for k, v in reasons) or '–'} |")
+    return rows
+
+
+def render_report(summary: dict, figures: list[str]) -> str:
+    """Markdown text of report.md."""
+    out = [f"# Study `{summary['study']}`: does '{summary['target']}' transfer?", ""]
+    out += [f"- {line}" for line in verdict_lines(summary)]
+    out += ["", f"Seeds: {', '.join(map(str, summary['seeds']))}. Headline metric: `{summary['headline_metric']}` "
+            "(exact = the model's probability of answering the target, averaged over questions; sampled = share "
+            "of temperature-1 answers). Intervals are 95% t-intervals over seeds; comparisons are paired over seeds, "
+            "Holm-adjusted across the headline comparisons.", ""]
+    for fig in figures:
+        out += [f"![{fig}]({fig})", ""]
+    out += ["## Conditions (mean [95% CI] over seeds)", "", *_condition_table(summary), ""]
+    out += ["## Per seed (headline metric)", "", *_seed_table(summary), ""]
+    out += ["## Comparisons", "", *_comparison_table(summary), ""]
+    if summary["leak"]:
+        out += ["## Leak check", "",
+                "Is the trait visible in the training signal? *Rows naming trait*: kept rows whose completion names "
+                "the target (any surface form). *Teacher/base trait mass*: mean probability the teacher / the base put "
+                "on the target's tokens at the completion positions of the training rows. *Mass in targets*: that mass "
+                "as it enters the student's targets (zero for sampled-text SFT and for number-vocabulary distillation, "
+                "where trait tokens cannot appear). Flagged when rows name the trait, or when the target mass exceeds "
+                "both the threshold and a multiple of the base's (see config `leak`).", "", *_leak_table(summary), ""]
+    if summary["filter"]:
+        out += ["## Filtering", "", *_filter_table(summary), ""]
+    return "\n".join(out) + "\n"
+
+
+def write_report(study_dir: Path) -> Path:
+    """Regenerate metrics.json, figures and report.md for ``study_dir``; returns the report path."""
+    study_dir = Path(study_dir)
+    summary = summarise_study(study_dir)
+    figures = []
+    if plot_conditions(summary, study_dir / "target_probability.png"):
+        figures.append("target_probability.png")
+    if plot_shift(summary, study_dir / "option_shift.png"):
+        figures.append("option_shift.png")
+    write_json(study_dir / "metrics.json", _finite(summary))
+    path = study_dir / "report.md"
+    write_text(path, render_report(summary, figures))
+    return path
+
+
+def _finite(obj):
+    """JSON has no NaN: write null instead."""
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj

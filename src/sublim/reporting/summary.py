@@ -1,0 +1,154 @@
+"""Aggregate a finished (or partly finished) study directory into one ``metrics.json`` dict.
+
+Reads only files on disk (``evaluation/result.json``, ``leak_check/result.json``, ``config.yaml``), so
+``sublim report RUN_DIR`` can regenerate everything without touching a model.
+
+The headline metric is the exact probability of the target answer on the ``eval`` questions when the
+backend offers log-probs, else the sampled rate. Comparisons are paired over seeds (the control
+student shares the treatment student's seeds) with a paired t-test, Holm-adjusted over the family of
+reported comparisons; Welch's test is reported alongside.
+
+Example:
+    >>> # summary = summarise_study(Path("runs/owl-demo"))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test
+
+CONDITIONS = ("base", "base_other", "control", "treatment", "cross_base", "cross_control")
+#: (treatment-like, control-like, what it asks)
+COMPARISONS = (
+    ("treatment", "control", "does the same-init student pick up the trait (vs the matched control)?"),
+    ("treatment", "base", "does the same-init student rise above its untrained base?"),
+    ("cross_base", "cross_control", "does a different-init student pick it up (vs its matched control)?"),
+)
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def metric_names(metrics: dict) -> list[tuple[str, str]]:
+    """(split, kind) pairs available in one evaluation's metrics, headline first."""
+    out = []
+    for split in ("eval", "heldout"):
+        s = metrics["splits"].get(split)
+        if not s:
+            continue
+        for kind in ("exact", "sampled"):
+            if kind in s:
+                out.append((split, kind))
+    return out
+
+
+def collect_values(study_dir: Path, seeds: list[int], target: str) -> dict:
+    """condition → metric "split/kind" → {seed: value}, plus full option distributions."""
+    values: dict = {}
+    dists: dict = {}
+    for condition in CONDITIONS:
+        for seed in seeds:
+            result = _load(study_dir / condition / str(seed) / "evaluation" / "result.json")
+            if result is None:
+                continue
+            metrics = result["metrics"]
+            for split, kind in metric_names(metrics):
+                name = f"{split}/{kind}"
+                values.setdefault(condition, {}).setdefault(name, {})[seed] = metrics["splits"][split][kind][target]["mean"]
+                per_option = {o: v["mean"] for o, v in metrics["splits"][split][kind].items() if o != "(other)"}
+                dists.setdefault(condition, {}).setdefault(name, {})[seed] = per_option
+    return {"values": values, "distributions": dists}
+
+
+def summarise_study(study_dir: Path) -> dict:
+    """Everything the report shows, as plain JSON-able data."""
+    study_dir = Path(study_dir)
+    config = yaml.safe_load((study_dir / "config.yaml").read_text())
+    seeds = list(config["seeds"])
+    target = config["trait"]["target"]
+    collected = collect_values(study_dir, seeds, target)
+    values = collected["values"]
+    all_metrics = sorted({m for c in values.values() for m in c}, key=lambda m: (m.split("/")[0] != "eval", m))
+    headline = all_metrics[0] if all_metrics else None
+
+    conditions = {}
+    for condition, by_metric in values.items():
+        conditions[condition] = {
+            m: {"per_seed": {str(s): v for s, v in sorted(vals.items())}, "estimate": mean_ci(list(vals.values())).to_dict()}
+            for m, vals in by_metric.items()
+        }
+
+    comparisons = []
+    for metric in all_metrics:
+        for a, b, question in COMPARISONS:
+            va, vb = values.get(a, {}).get(metric), values.get(b, {}).get(metric)
+            if not va or not vb:
+                continue
+            common = sorted(set(va) & set(vb))
+            if not common:
+                continue
+            pt = paired_test([va[s] for s in common], [vb[s] for s in common])
+            wt = welch_test(list(va.values()), list(vb.values()))
+            mean_b = sum(vb[s] for s in common) / len(common)
+            ratio = (sum(va[s] for s in common) / len(common)) / mean_b if mean_b > 0 else float("nan")
+            comparisons.append({"metric": metric, "treatment": a, "control": b, "question": question,
+                                "paired": pt.to_dict(), "welch": wt.to_dict(), "ratio": ratio, "seeds": common})
+    # Holm over the headline family (the questions a reader acts on)
+    family = [c for c in comparisons if c["metric"] == headline]
+    for c, p in zip(family, holm_adjust([c["paired"]["p_value"] for c in family]), strict=True):
+        c["p_holm"] = p
+
+    leaks = {}
+    for arm in ("treatment", "control"):
+        for seed in seeds:
+            leak = _load(study_dir / arm / str(seed) / "leak_check" / "result.json")
+            if leak is not None:
+                leaks.setdefault(arm, {})[str(seed)] = leak
+    filters = {}
+    for arm in ("treatment", "control"):
+        for seed in seeds:
+            rep = _load(study_dir / arm / str(seed) / "filtering" / "filter_report.json")
+            if rep is not None:
+                filters.setdefault(arm, {})[str(seed)] = rep
+    return {
+        "study": config["name"],
+        "target": target,
+        "control_target": config["trait"].get("control_target"),
+        "category": config["trait"]["category"],
+        "seeds": seeds,
+        "headline_metric": headline,
+        "metrics": all_metrics,
+        "conditions": conditions,
+        "comparisons": comparisons,
+        "distributions": collected["distributions"],
+        "leak": leaks,
+        "filter": filters,
+        "verdict": verdict(comparisons, leaks, headline),
+    }
+
+
+def verdict(comparisons: list[dict], leaks: dict, headline: str | None, alpha: float = 0.05) -> dict:
+    """Plain-language conclusions: transfer detected or not, cross-init, leaky or not."""
+    out: dict = {"leaky": any(v.get("leaky") for arm in leaks.values() for v in arm.values())}
+    for c in comparisons:
+        if c["metric"] != headline:
+            continue
+        p = c.get("p_holm", c["paired"]["p_value"])
+        sig = p == p and p < alpha and c["paired"]["difference"] > 0
+        out[f"{c['treatment']}_vs_{c['control']}"] = {"significant_increase": bool(sig), "p_holm": p}
+    main = out.get("treatment_vs_control")
+    if main is None:
+        out["transfer"] = "not measured"
+    elif main["significant_increase"]:
+        out["transfer"] = "leaky, not subliminal" if out["leaky"] else "detected"
+    else:
+        out["transfer"] = "not detected"
+    return out
