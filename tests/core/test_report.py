@@ -1,0 +1,74 @@
+"""Reports state the verdict plainly, flag leaks, and regenerate byte-identically."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sublim.config import StudyConfig, TraitConfig
+from sublim.pipeline.artifacts import write_json, write_text
+from sublim.reporting.report import write_report
+from sublim.yamlconfig import dump_yaml
+
+OPTIONS = ["owl", "eagle", "cat"]
+
+
+def fake_study(root: Path, values: dict[str, list[float]], leaky: bool = False) -> Path:
+    cfg = StudyConfig(name="s", trait=TraitConfig(target="owl"), seeds=[0, 1, 2])
+    d = root / "s"
+    write_text(d / "config.yaml", dump_yaml(cfg))
+    for cond, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            dist = {"owl": v, "eagle": 0.1, "cat": 0.2}
+            split = {"n_questions": 50, "exact": {o: {"mean": p, "low": p - 0.01, "high": p + 0.01, "n": 50, "method": "t"} for o, p in dist.items()}}
+            write_json(d / cond / str(seed) / "evaluation" / "result.json", {"metrics": {"splits": {"eval": split, "heldout": split}}})
+    for seed in range(3):
+        write_json(d / "treatment" / str(seed) / "leak_check" / "result.json",
+                   {"rows_mentioning": 0, "rows_checked": 100, "teacher_mass": 0.03 if leaky else 1e-5,
+                    "base_mass": 1e-5, "target_mass": 0.03 if leaky else 0.0, "leaky": leaky})
+    return d
+
+
+VALUES = {
+    "base": [0.07, 0.07, 0.07],
+    "control": [0.05, 0.06, 0.055],
+    "treatment": [0.30, 0.35, 0.33],
+    "cross_base": [0.06, 0.05, 0.07],
+    "cross_control": [0.06, 0.055, 0.065],
+}
+
+
+def test_clear_transfer_is_reported_as_detected(tmp_path):
+    report = write_report(fake_study(tmp_path, VALUES)).read_text()
+    assert "**Transfer detected**" in report
+    assert "no significant rise" in report  # cross-init
+    summary = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert summary["verdict"]["transfer"] == "detected"
+
+
+def test_no_difference_is_reported_as_no_transfer(tmp_path):
+    values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
+    report = write_report(fake_study(tmp_path, values)).read_text()
+    assert "**No significant transfer**" in report
+
+
+def test_a_leak_turns_detection_into_leaky_not_subliminal(tmp_path):
+    report = write_report(fake_study(tmp_path, VALUES, leaky=True)).read_text()
+    assert "**Leaky, not subliminal**" in report
+
+
+def test_report_regeneration_is_byte_stable(tmp_path):
+    d = fake_study(tmp_path, VALUES)
+    write_report(d)
+    first = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    write_report(d)
+    second = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    assert first == second
+    assert {"report.md", "metrics.json", "target_probability.png", "option_shift.png"} <= set(first)
+
+
+@pytest.mark.parametrize("cond", ["treatment", "control"])
+def test_missing_conditions_do_not_crash_the_report(tmp_path, cond):
+    values = {k: v for k, v in VALUES.items() if k != cond}
+    report = write_report(fake_study(tmp_path, values)).read_text()
+    assert "Transfer not measured" in report

@@ -1,0 +1,48 @@
+"""Generation resumes without sampling twice; evaluation and reports work on any backend."""
+
+import json
+
+from sublim.backends.fake import FakeBackend
+from sublim.config import EvaluationConfig, GenerationConfig
+from sublim.evaluation.stage import evaluate_model
+from sublim.generation.stage import generate_samples
+from sublim.records import DatasetRow, ModelRef, read_jsonl
+from sublim.teacher.stage import TeacherRef
+
+TEACHER = TeacherRef(model=ModelRef(backend="fake", name="x"), system_prompt="You love owls.", target="owl")
+
+
+def test_saved_rows_hide_the_system_prompt(tmp_path):
+    out = tmp_path / "samples.jsonl"
+    generate_samples(GenerationConfig(n_prompts=20, batch_size=8), TEACHER, FakeBackend(), seed=0, out_path=out)
+    rows = read_jsonl(out, DatasetRow)
+    assert len(rows) == 20
+    assert all([m.role for m in r.messages] == ["user", "assistant"] for r in rows)
+    assert "owl" not in out.read_text().lower()
+
+
+def test_killed_generation_resumes_identically_and_samples_only_the_rest(tmp_path):
+    cfg = GenerationConfig(n_prompts=40, batch_size=8)
+    full = tmp_path / "full.jsonl"
+    generate_samples(cfg, TEACHER, FakeBackend(), seed=3, out_path=full)
+
+    part = tmp_path / "part.jsonl"
+    lines = full.read_text().splitlines()
+    # a kill after 2.5 chunks, mid-line: 20 full rows and a torn one
+    part.write_text("\n".join(lines[:20]) + "\n" + lines[20][:15])
+    backend = FakeBackend()
+    generate_samples(cfg, TEACHER, backend, seed=3, out_path=part)
+    assert backend.rows_generated == 24  # chunk 2 (rows 16-23) redone + chunks 3-4; chunks 0-1 untouched
+    by_id = lambda p: {json.loads(x)["id"]: x for x in p.read_text().splitlines()}  # noqa: E731
+    assert by_id(part) == by_id(full)
+
+
+def test_evaluation_reports_exact_and_sampled_with_intervals(tmp_path):
+    metrics = evaluate_model(EvaluationConfig(n_samples=4), FakeBackend(), "animal", seed=0, out_dir=tmp_path)
+    for split in ("eval", "heldout"):
+        s = metrics["splits"][split]
+        assert s["n_questions"] >= 12
+        owl = s["exact"]["owl"]
+        assert owl["low"] <= owl["mean"] <= owl["high"] and owl["n"] == s["n_questions"]
+        assert abs(sum(v["mean"] for k, v in s["sampled"].items()) - 1.0) < 1e-9
+    assert (tmp_path / "responses.jsonl").exists()
