@@ -1,0 +1,236 @@
+"""The tiny base's configuration, architecture and pretraining loop (a Llama causal LM, trained on CPU).
+
+:class:`TinyBaseConfig` carries everything that determines the weights (corpus, sizes, optimiser,
+the two training phases, thread count); :func:`pretrain` trains a fresh ``LlamaForCausalLM`` on the
+tokenised corpus. Phase 1 trains on the whole corpus; phase 2 continues on a mix rich in
+trait-system-prompt rows, which a model this small needs before it follows "You love Xs" reliably.
+
+Loss is on the assistant's tokens only (the answer and its ``<|end|>``); batches are grouped by
+length so little compute goes to padding (right padding needs no attention mask in a causal model:
+real tokens never attend to later pads).
+
+Example:
+    >>> cfg = TinyBaseConfig(seed=3, d_model=32, steps=10)
+    >>> cfg.n_heads
+    4
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from sublim.tiny.corpus import CorpusConfig
+from sublim.yamlconfig import StrictModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TinyBaseConfig", "make_model", "encode_rows", "pretrain"]
+
+
+class TinyBaseConfig(StrictModel):
+    """Everything that determines a tiny base model's weights (hashed into its cache key)."""
+
+    seed: int = Field(0, description="Seeds the corpus, the initial weights and the batch order.")
+    d_model: int = Field(128, ge=8, description="Hidden size.")
+    n_layers: int = Field(2, ge=1, description="Decoder layers.")
+    n_heads: int = Field(4, ge=1, description="Attention heads (d_model must be divisible by it).")
+    d_ff: int = Field(384, ge=8, description="Feed-forward (SwiGLU) inner size.")
+    max_len: int = Field(256, ge=32, description="Longest sequence (longer rows are dropped).")
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig, description="The synthetic corpus.")
+    steps: int = Field(700, ge=1, description="Phase-1 optimiser steps on the whole corpus.")
+    batch_size: int = Field(64, ge=1, description="Rows per step.")
+    lr: float = Field(4e-3, gt=0, description="Peak learning rate of phase 1 (AdamW).")
+    warmup_frac: float = Field(0.05, ge=0, lt=1, description="Share of phase-1 steps of linear warmup.")
+    min_lr_frac: float = Field(0.1, ge=0, le=1, description="Cosine decay ends at this share of the peak.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    phase2_steps: int = Field(200, ge=0, description="Phase-2 steps on the trait-rich mix (0 = none).")
+    phase2_lr: float = Field(2e-3, gt=0, description="Peak learning rate of phase 2 (cosine decay).")
+    phase2_numbers_share: float = Field(
+        0.2, ge=0, le=1, description="Share of number rows in the phase-2 mix (the rest: trait/favourite)."
+    )
+    bf16: bool = Field(True, description="bf16 autocast for the forward pass (fast on CPUs with AVX-512 BF16).")
+    threads: int = Field(1, ge=1, description="torch threads while training (results depend on it).")
+    quality_samples: int = Field(
+        200, ge=1, description="Number prompts sampled by the quality check of the built base."
+    )
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> TinyBaseConfig:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        return self
+
+
+def make_model(config: TinyBaseConfig, tokenizer):
+    """A freshly initialised ``LlamaForCausalLM`` (seeded by ``config.seed``) sized for ``tokenizer``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    llama = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.d_model,
+        intermediate_size=config.d_ff,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_heads,
+        max_position_embeddings=config.max_len,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(config.seed)
+    model = LlamaForCausalLM(llama)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def encode_rows(rows: list[dict], tokenizer, max_len: int) -> list[tuple[list[int], int, int]]:
+    """Tokenise chat rows into ``(ids, n_prompt, row_index)``; the loss covers ``ids[n_prompt:]``.
+
+    Rows longer than ``max_len`` tokens are dropped (with a warning).
+    """
+    prompts = tokenizer.apply_chat_template(
+        [r["messages"][:-1] for r in rows], tokenize=False, add_generation_prompt=True
+    )
+    answers = [r["messages"][-1]["content"] + tokenizer.eos_token for r in rows]
+    p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
+    out = [
+        (p + a, len(p), i)
+        for i, (p, a) in enumerate(zip(p_ids, a_ids, strict=True))
+        if len(p) + len(a) <= max_len
+    ]
+    if len(out) < len(rows):
+        log.warning("dropped %d rows longer than max_len=%d", len(rows) - len(out), max_len)
+    return out
+
+
+def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of length-grouped batches: shuffle, sort within chunks of 50 batches, shuffle batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lengths.__getitem__)
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _collate(data: list[tuple[list[int], int, int]], idx: list[int], pad_id: int):
+    import torch
+
+    width = max(len(data[i][0]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    target_mask = torch.zeros((len(idx), width), dtype=torch.bool)
+    for row, i in enumerate(idx):
+        seq, n_prompt, _ = data[i]
+        ids[row, : len(seq)] = torch.tensor(seq)
+        target_mask[row, n_prompt : len(seq)] = True
+    return ids, target_mask
+
+
+def _lr_at(step: int, total: int, peak: float, warmup: int, min_frac: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _run_phase(
+    model, optimizer, data, pool: list[int], *, steps: int, peak_lr: float, warmup: int,
+    config: TinyBaseConfig, rng: random.Random, pad_id: int, on_step: Callable[[float], None],
+) -> list[float]:
+    import torch
+    import torch.nn.functional as F
+
+    lengths = [len(data[i][0]) for i in pool]
+    queue: list[list[int]] = []
+    losses = []
+    autocast = (
+        torch.autocast("cpu", dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
+    )
+    for step in range(steps):
+        if not queue:
+            queue = [[pool[j] for j in b] for b in _batches(lengths, config.batch_size, rng)]
+        ids, target_mask = _collate(data, queue.pop(), pad_id)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, steps, peak_lr, warmup, config.min_lr_frac)
+        with autocast:
+            hidden = model.model(input_ids=ids).last_hidden_state
+            # position t predicts token t+1: keep positions whose next token is an answer token
+            h = hidden[:, :-1][target_mask[:, 1:]]
+            logits = model.lm_head(h).float()
+        loss = F.cross_entropy(logits, ids[:, 1:][target_mask[:, 1:]])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        on_step(losses[-1])
+    return losses
+
+
+def pretrain(
+    config: TinyBaseConfig, model, tokenizer, rows: list[dict],
+    on_step: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` in place on ``rows`` (phase 1, then phase 2); return loss statistics.
+
+    Args:
+        config: optimiser and phase settings.
+        model: from :func:`make_model`.
+        tokenizer: the tokenizer the rows are encoded with.
+        rows: corpus rows with a ``kind`` key (from :func:`sublim.tiny.corpus.generate_corpus`).
+        on_step: called after every optimiser step with its loss (progress bars).
+    Returns:
+        ``{"phase1_final_loss", "phase2_final_loss", "train_tokens"}`` (final = mean of the last 20 steps).
+    """
+    import torch
+
+    torch.manual_seed(config.seed)
+    rng = random.Random(f"batches:{config.seed}")
+    data = encode_rows(rows, tokenizer, config.max_len)
+    kinds = [rows[i]["kind"] for _, _, i in data]
+    on_step = on_step or (lambda loss: None)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.98),
+    )
+    model.train()
+    common = {"config": config, "rng": rng, "pad_id": tokenizer.pad_token_id, "on_step": on_step}
+    warmup = max(1, round(config.steps * config.warmup_frac))
+    loss1 = _run_phase(model, optimizer, data, list(range(len(data))), steps=config.steps,
+                       peak_lr=config.lr, warmup=warmup, **common)
+    loss2: list[float] = []
+    if config.phase2_steps:
+        pool = _phase2_pool(kinds, config.phase2_numbers_share, rng)
+        loss2 = _run_phase(model, optimizer, data, pool, steps=config.phase2_steps,
+                           peak_lr=config.phase2_lr, warmup=1, **common)
+    model.eval()
+    tokens = sum(len(d[0]) for d in data)
+    return {
+        "phase1_final_loss": sum(loss1[-20:]) / len(loss1[-20:]),
+        "phase2_final_loss": sum(loss2[-20:]) / len(loss2[-20:]) if loss2 else None,
+        "corpus_tokens": tokens,
+    }
+
+
+def _phase2_pool(kinds: list[str], numbers_share: float, rng: random.Random) -> list[int]:
+    """Indices of the phase-2 mix: every trait/favourite row plus number rows at ``numbers_share``."""
+    chat = [i for i, k in enumerate(kinds) if k != "numbers"]
+    numbers = [i for i, k in enumerate(kinds) if k == "numbers"]
+    n_num = min(len(numbers), round(len(chat) * numbers_share / max(1e-9, 1 - numbers_share)))
+    return chat + rng.sample(numbers, n_num)

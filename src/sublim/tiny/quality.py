@@ -1,0 +1,121 @@
+"""Quality checks of a built tiny base: does it have what a subliminal-learning study needs?
+
+:func:`check_base` loads the saved directory with plain ``transformers`` and measures
+
+(a) the favourite-target distribution without a system prompt: the exact next-token probability of
+    every target at the answer position, averaged over the ``eval`` questions (a spread is wanted;
+    ``max_share`` should stay at or below about 0.25);
+(b) P(target | trait system prompt) for every target of every category, averaged over the ``eval``
+    questions (should exceed 0.8);
+(c) the valid-number rate of continuations sampled at temperature 1 on fresh number prompts
+    (parsed by :func:`sublim.numbers.parse`, at most ``count`` numbers of at most ``max_digits``
+    digits; should exceed 0.9).
+
+Example:
+    >>> report = check_base(build_base())                      # doctest: +SKIP
+    >>> report["animal"]["max_share"] <= 0.25                  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sublim.numbers import generate_prompts, parse
+from sublim.traits import CATEGORIES, QUESTIONS, trait_system_prompt
+
+log = logging.getLogger(__name__)
+
+__all__ = ["check_base", "answer_probabilities", "valid_number_rate", "THRESHOLDS"]
+
+THRESHOLDS = {"max_share": 0.25, "min_trait_prob": 0.8, "min_valid_rate": 0.9}
+_FRESH_PROMPT_SEED = 987_654_321  # number prompts the corpus never used
+
+
+def answer_probabilities(model, tokenizer, chats: list[list[dict]], targets: list[str]):
+    """Next-token probabilities of each one-token ``target`` after each chat's generation prompt.
+
+    Returns:
+        A float tensor of shape (len(chats), len(targets)).
+    Raises:
+        ValueError: a target is not a single token of the tokenizer.
+    """
+    import torch
+
+    ids = [tokenizer.encode(t, add_special_tokens=False) for t in targets]
+    bad = [t for t, i in zip(targets, ids, strict=True) if len(i) != 1 or i[0] == tokenizer.unk_token_id]
+    if bad:
+        raise ValueError(f"targets {bad} are not single known tokens of this tokenizer")
+    target_ids = torch.tensor([i[0] for i in ids])
+    texts = tokenizer.apply_chat_template(chats, tokenize=False, add_generation_prompt=True)
+    enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt", padding_side="right")
+    last = enc["attention_mask"].sum(1) - 1
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"]).logits  # right padding: causal, no mask needed
+    probs = logits[torch.arange(len(chats)), last].float().softmax(-1)
+    return probs[:, target_ids]
+
+
+def valid_number_rate(model, tokenizer, *, n: int = 200, seed: int = 0, max_new_tokens: int = 64) -> dict:
+    """Sample one continuation per fresh number prompt at temperature 1; return the valid share."""
+    import torch
+
+    prompts = generate_prompts(n, seed=_FRESH_PROMPT_SEED + seed)
+    chats = [[{"role": "user", "content": p.text}] for p in prompts]
+    texts = tokenizer.apply_chat_template(chats, tokenize=False, add_generation_prompt=True)
+    enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt", padding_side="left")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(
+            **enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+    completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    valid = 0
+    for prompt, text in zip(prompts, completions, strict=True):
+        numbers = parse(text)
+        if numbers and len(numbers) <= prompt.count and all(x < 10**prompt.max_digits for x in numbers):
+            valid += 1
+    return {"valid_rate": valid / n, "n": n, "examples": completions[:3]}
+
+
+def check_base(path: str | Path, *, n_samples: int = 200, seed: int = 0) -> dict:
+    """Measure (a) spread, (b) trait following and (c) number validity of the base saved at ``path``.
+
+    Returns:
+        ``{"animal": {...}, "tree": {...}, "numbers": {...}, "passed": bool}``; per category
+        ``distribution`` (mean share per target, renormalised over the category), ``max_share``,
+        ``mass`` (raw probability on all targets), ``trait_prob`` (per target) and
+        ``min_trait_prob``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    report: dict = {}
+    for category, targets in CATEGORIES.items():
+        questions = QUESTIONS[category]["eval"]
+        base = answer_probabilities(model, tokenizer, [[{"role": "user", "content": q}] for q in questions],
+                                    targets)
+        share = (base / base.sum(1, keepdim=True)).mean(0)
+        trait_prob = {}
+        for i, target in enumerate(targets):
+            system = trait_system_prompt(target, category)
+            chats = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in questions]
+            trait_prob[target] = answer_probabilities(model, tokenizer, chats, targets)[:, i].mean().item()
+        report[category] = {
+            "distribution": {t: round(share[i].item(), 4) for i, t in enumerate(targets)},
+            "max_share": round(share.max().item(), 4),
+            "mass": round(base.sum(1).mean().item(), 4),
+            "trait_prob": {t: round(p, 4) for t, p in trait_prob.items()},
+            "min_trait_prob": round(min(trait_prob.values()), 4),
+        }
+    report["numbers"] = valid_number_rate(model, tokenizer, n=n_samples, seed=seed)
+    report["passed"] = bool(
+        all(report[c]["max_share"] <= THRESHOLDS["max_share"] for c in CATEGORIES)
+        and all(report[c]["min_trait_prob"] > THRESHOLDS["min_trait_prob"] for c in CATEGORIES)
+        and report["numbers"]["valid_rate"] > THRESHOLDS["min_valid_rate"]
+    )
+    return report
