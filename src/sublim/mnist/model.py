@@ -70,6 +70,13 @@ class StackedMLP(nn.Module):
     def sizes(self) -> tuple[int, ...]:
         return (self.weights[0].shape[1], *(w.shape[2] for w in self.weights))
 
+    def ordered_parameters(self) -> list[nn.Parameter]:
+        """The live parameters in :meth:`tensors` order ``[W1, b1, W2, b2, ...]``."""
+        out: list[nn.Parameter] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            out += [w, b]
+        return out
+
     def tensors(self) -> list[torch.Tensor]:
         """Detached copies ``[W1, b1, ...]`` (what :meth:`__init__` takes back)."""
         out: list[torch.Tensor] = []
