@@ -1,0 +1,87 @@
+"""Configuration of student fine-tuning (one stage config, shared by the tiny model and a 7B model).
+
+Example:
+    >>> FinetuneConfig(method="distill", distill_vocab="numbers", params="lora").lora.rank
+    8
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sublim.yamlconfig import StrictModel
+
+QWEN_STYLE_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class LoraSettings(StrictModel):
+    """LoRA adapter settings (used when ``params: lora``)."""
+
+    rank: int = Field(8, gt=0, description="LoRA rank r")
+    alpha: float = Field(8.0, gt=0, description="LoRA scaling alpha (update scaled by alpha / rank)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the LoRA branch")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: list(QWEN_STYLE_TARGETS),
+        description="module names to adapt (Llama/Qwen projections by default) or 'all-linear'",
+    )
+
+
+class FinetuneConfig(StrictModel):
+    """How a student is trained on a chat JSONL dataset.
+
+    ``method: sft`` trains on the completion tokens only (prompt tokens masked out of the loss).
+    ``method: distill`` matches the teacher's next-token distribution, KL(teacher || student), at
+    every completion position (positions whose next token belongs to the assistant reply, its
+    end-of-turn/EOS included), optionally restricted to the number-format tokens and renormalised.
+    """
+
+    method: Literal["sft", "distill"] = Field("sft", description="sft (completion-only loss) or distill (KL)")
+    params: str = Field("full", description="student parameterisation: 'full', 'lora' or a registered one")
+    params_options: dict[str, float | int | str | bool | list[str]] = Field(
+        default_factory=dict, description="options for custom parameterisations (see finetuning/params.py)"
+    )
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA settings (params: lora)")
+    merge: bool = Field(False, description="LoRA: also save merged full weights")
+    epochs: int = Field(3, gt=0, description="passes over the dataset")
+    lr: float = Field(2e-4, gt=0, description="peak learning rate (AdamW)")
+    batch_size: int = Field(16, gt=0, description="rows per micro-batch")
+    grad_accum: int = Field(1, gt=0, description="micro-batches per optimiser step")
+    warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
+    lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient norm (null: no clipping)")
+    max_seq_len: int = Field(500, gt=1, description="longer rows are truncated (completion end dropped)")
+    seed: int = Field(0, description="seeds data order, init of adapters and dropout")
+    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N")
+    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16")
+    length_grouping: bool = Field(True, description="batch rows of similar length (less padding)")
+    distill_vocab: Literal["full", "numbers"] = Field(
+        "full", description="distill: full vocabulary, or only number-format tokens (digits, separators, "
+        "brackets, period, whitespace, EOS/end-of-turn), both distributions renormalised on that subset"
+    )
+    distill_positions: Literal["completion"] = Field(
+        "completion", description="distill: every completion position of the teacher's sampled rows"
+    )
+    distill_temperature: float = Field(1.0, gt=0, description="distill: softmax temperature of both models")
+    teacher_system_prompt: str | None = Field(
+        None, description="distill: system prompt the teacher sees (the student sees the rows as stored)"
+    )
+    log_every: int = Field(10, gt=0, description="optimiser steps between training_log.jsonl entries")
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: str) -> str:
+        from sublim.finetuning.params import parameterisation_names
+
+        known = parameterisation_names()
+        if value not in known:
+            raise ValueError(f"unknown parameterisation {value!r}; known: {', '.join(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _distill_only_fields(self) -> FinetuneConfig:
+        if self.method != "distill" and self.teacher_system_prompt is not None:
+            raise ValueError("teacher_system_prompt is only used with method: distill")
+        return self

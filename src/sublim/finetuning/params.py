@@ -1,0 +1,121 @@
+"""Student parameterisations: which parameters of the student are trained, and how it is saved.
+
+A parameterisation is one function ``(model, config) -> Student`` registered under a name that
+``FinetuneConfig.params`` refers to. Built in: ``full`` (every weight) and ``lora`` (peft adapters).
+Adding another (a steering vector after a layer, the final norm gain…) is one decorated function:
+
+Example:
+    >>> @register_parameterisation("norm_gain")                       # doctest: +SKIP
+    ... def norm_gain(model, config):
+    ...     for p in model.parameters():
+    ...         p.requires_grad_(False)
+    ...     gain = model.model.norm.weight.requires_grad_(True)
+    ...     return Student(model, [gain], save=save_full_model)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sublim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sublim.finetuning.config import FinetuneConfig
+
+SaveFn = Callable[[Any, Any, Path, "FinetuneConfig"], dict[str, str | None]]
+
+
+@dataclass
+class Student:
+    """The model to train plus what to optimise and how to save it.
+
+    Attributes:
+        model: the module the training loop calls (possibly a wrapper such as a peft model).
+        parameters: the parameters the optimiser updates (everything else stays frozen).
+        save: ``save(model, tokenizer, out_dir, config) -> {"path": ..., "adapter": ...}`` writes a
+            checkpoint plain ``transformers`` (and ``peft`` for adapters) can load.
+    """
+
+    model: Any
+    parameters: list[Any]
+    save: SaveFn
+
+
+ParamFactory = Callable[[Any, "FinetuneConfig"], Student]
+_PARAMETERISATIONS: dict[str, ParamFactory] = {}
+
+
+def register_parameterisation(name: str) -> Callable[[ParamFactory], ParamFactory]:
+    """Decorator registering a parameterisation under ``name`` (usable as ``params: <name>``)."""
+
+    def deco(fn: ParamFactory) -> ParamFactory:
+        _PARAMETERISATIONS[name] = fn
+        return fn
+
+    return deco
+
+
+def parameterisation_names() -> list[str]:
+    return sorted(_PARAMETERISATIONS)
+
+
+def make_student(model: Any, config: FinetuneConfig) -> Student:
+    """Apply the configured parameterisation to a freshly loaded base model."""
+    if config.params not in _PARAMETERISATIONS:
+        raise ConfigError(f"field 'params': unknown parameterisation {config.params!r}; "
+                          f"known: {', '.join(parameterisation_names())}")
+    student = _PARAMETERISATIONS[config.params](model, config)
+    if not student.parameters:
+        raise ConfigError(f"parameterisation {config.params!r} left no trainable parameters")
+    return student
+
+
+def save_full_model(model: Any, tokenizer: Any, out_dir: Path, config: FinetuneConfig) -> dict[str, str | None]:
+    """Save every weight as an HF checkpoint (safetensors + tokenizer + chat template) in ``out_dir/model``."""
+    path = out_dir / "model"
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return {"path": str(path), "adapter": None}
+
+
+def save_lora(model: Any, tokenizer: Any, out_dir: Path, config: FinetuneConfig) -> dict[str, str | None]:
+    """Save the adapter in ``out_dir/adapter``; with ``merge: true`` also merged weights in ``out_dir/merged``."""
+    adapter = out_dir / "adapter"
+    model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    if not config.merge:
+        return {"path": None, "adapter": str(adapter)}
+    merged_dir = out_dir / "merged"
+    merged = model.merge_and_unload()
+    merged.save_pretrained(merged_dir, safe_serialization=True)
+    tokenizer.save_pretrained(merged_dir)
+    return {"path": str(merged_dir), "adapter": str(adapter)}
+
+
+@register_parameterisation("full")
+def full_weights(model: Any, config: FinetuneConfig) -> Student:
+    """Every weight of the base model is trained."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return Student(model, [p for p in model.parameters()], save=save_full_model)
+
+
+@register_parameterisation("lora")
+def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
+    """LoRA adapters (peft) on ``config.lora.target_modules``; the base weights stay frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    settings = config.lora
+    lora_config = LoraConfig(
+        r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        target_modules=settings.target_modules, task_type="CAUSAL_LM", bias="none",
+    )
+    try:
+        wrapped = get_peft_model(model, lora_config)
+    except ValueError as exc:
+        raise ConfigError(f"field 'lora.target_modules': {exc}") from None
+    trainable = [p for p in wrapped.parameters() if p.requires_grad]
+    return Student(wrapped, trainable, save=save_lora)

@@ -1,0 +1,105 @@
+"""Student training: SFT fits the completions, LoRA trains only adapters, checkpoints load in plain HF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoModelForCausalLM
+
+from sublim.backends.hf import HFBackend
+from sublim.errors import ConfigError
+from sublim.finetuning import FinetuneConfig, finetune
+from sublim.finetuning.data import load_rows
+from sublim.finetuning.params import make_student, parameterisation_names, register_parameterisation
+from sublim.records import Chat
+
+FAST = dict(epochs=2, lr=3e-3, batch_size=16, warmup_steps=2, log_every=2)
+
+
+def completion_logprob(model_dir: Path, rows, adapter: str | None = None) -> float:
+    with HFBackend(str(model_dir), adapter=adapter) as lm:
+        chats = [Chat(messages=r.messages[:-1]) for r in rows]
+        return sum(lm.score(chats, [r.completion for r in rows])) / len(rows)
+
+
+def test_sft_lowers_the_loss_on_its_data_and_saves_a_plain_checkpoint(tiny_llama_dir, numbers_jsonl, tmp_path):
+    ref = finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(**FAST), tmp_path, progress=False)
+    rows = load_rows(numbers_jsonl)[:20]
+    before, after = completion_logprob(tiny_llama_dir, rows), completion_logprob(Path(ref.path), rows)
+    assert after > before + 5.0  # log-likelihood of the completions rises by > 5 nats per row
+    log = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
+    assert {"step", "loss", "lr"} <= set(log[0]) and log[-1]["step"] == ref.meta["steps"]
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert ref.backend == "hf" and ref.adapter is None
+    assert AutoModelForCausalLM.from_pretrained(ref.path) is not None
+    assert (Path(ref.path) / "model.safetensors").is_file() and (Path(ref.path) / "chat_template.jinja").is_file()
+
+
+def test_same_seed_gives_the_same_student(tiny_llama_dir, numbers_jsonl, tmp_path):
+    config = FinetuneConfig(**{**FAST, "epochs": 1})
+    a = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / "a", progress=False)
+    b = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / "b", progress=False)
+    c = finetune(tiny_llama_dir, numbers_jsonl, config.model_copy(update={"seed": 1}), tmp_path / "c",
+                 progress=False)
+    assert a.meta["final_loss"] == b.meta["final_loss"] != c.meta["final_loss"]
+
+
+def test_lora_trains_only_adapters_and_saves_adapter_and_merged_weights(tiny_llama_dir, numbers_jsonl, tmp_path):
+    config = FinetuneConfig(**FAST, params="lora", merge=True)
+    student = make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)
+    trainable = [n for n, p in student.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+    ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path, progress=False)
+    adapted = AutoPeftModelForCausalLM.from_pretrained(ref.adapter)  # plain peft, base found from the adapter
+    merged = AutoModelForCausalLM.from_pretrained(ref.path)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    x = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        assert torch.allclose(adapted(x).logits, merged(x).logits, atol=1e-4)
+        assert not torch.allclose(base(x).logits, merged(x).logits, atol=1e-3)
+    frozen = dict(base.named_parameters())
+    for name, p in adapted.get_base_model().named_parameters():
+        if "lora_" not in name:  # base weights untouched by training
+            key = name.replace(".base_layer", "")
+            assert torch.equal(p, frozen[key]), name
+    rows = load_rows(numbers_jsonl)[:10]
+    assert completion_logprob(tiny_llama_dir, rows, adapter=ref.adapter) > completion_logprob(tiny_llama_dir, rows)
+
+
+def test_registering_a_parameterisation_makes_it_configurable(tiny_llama_dir, numbers_jsonl, tmp_path):
+    from sublim.finetuning.params import Student, save_full_model
+
+    @register_parameterisation("test_final_norm")
+    def final_norm(model, config):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        gain = model.model.norm.weight.requires_grad_(True)
+        return Student(model, [gain], save=save_full_model)
+
+    assert "test_final_norm" in parameterisation_names()
+    ref = finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(**FAST, params="test_final_norm"), tmp_path,
+                   progress=False)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).state_dict()
+    new = AutoModelForCausalLM.from_pretrained(ref.path).state_dict()
+    changed = {k for k in base if not torch.equal(base[k], new[k])}
+    assert changed == {"model.norm.weight"}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"params": "nope"}, "unknown parameterisation"),
+    ({"method": "sft", "teacher_system_prompt": "You love owls."}, "only used with method: distill"),
+    ({"lr_schedule": "step"}, "lr_schedule"),
+])
+def test_invalid_config_names_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        FinetuneConfig(**fields)
+
+
+def test_distill_without_teacher_is_a_config_error(tiny_llama_dir, numbers_jsonl, tmp_path):
+    with pytest.raises(ConfigError, match="needs a teacher"):
+        finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(method="distill"), tmp_path, progress=False)
