@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fake_openai_server import FakeOpenAIServer, number_list_responder  # noqa: E402
 
 KEY = "sk-test-NEVER-WRITE-ME-0123456789"
-FAST = {"timeout_s": 0.3, "backoff_base_s": 0.005, "backoff_max_s": 0.05}
+FAST = {"timeout_s": 1.0, "backoff_base_s": 0.005, "backoff_max_s": 0.05}
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def api_key(monkeypatch):
 
 @pytest.fixture
 def faulty_server():
-    with FakeOpenAIServer(fault_rate=0.3, delay_s=0.5, seed=1) as server:
+    with FakeOpenAIServer(fault_rate=0.3, delay_s=1.2, seed=1) as server:
         yield server
 
 
@@ -104,6 +104,17 @@ def test_retries_are_bounded_on_an_always_failing_server(tmp_path):
             backend.generate(chats(1), SamplingParams())
         assert time.monotonic() - start < 5
         assert server.requests["POST /v1/chat/completions"] == 5
+
+
+def test_retries_are_bounded_when_every_request_times_out(tmp_path):
+    with FakeOpenAIServer(fault_rate=1.0, fault_kinds=("delay",), delay_s=0.6) as server:
+        backend = OpenAIBackend("gpt-fake", base_url=server.base_url, cache_path=tmp_path / "c.jsonl",
+                                max_retries=2, concurrency=1, timeout_s=0.2, backoff_base_s=0.005, backoff_max_s=0.05)
+        start = time.monotonic()
+        with pytest.raises(BackendError, match="after 2 retries.*Timeout"):
+            backend.generate(chats(1), SamplingParams())
+        assert time.monotonic() - start < 3
+        assert server.requests["POST /v1/chat/completions"] == 3
 
 
 def test_client_errors_are_not_retried(tmp_path):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fake_openai_server import FakeOpenAIServer, number_list_responder  # noqa: E402
 
 KEY = "sk-test-BATCH-SECRET-424242"
-FAST = {"timeout_s": 0.3, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_retries": 12}
+FAST = {"timeout_s": 1.0, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_retries": 12}
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from fake_openai_server import FakeOpenAIServer  # noqa: E402
 
 KEY = "sk-test-FT-SECRET-abcdef987654"
 BASE = ModelRef(backend="openai", name="gpt-4.1-nano-2025-04-14")
-FAST = {"timeout_s": 0.3, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_retries": 12}
+FAST = {"timeout_s": 1.0, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_retries": 12}
 CONFIG = OpenAIFinetuneConfig(n_epochs=10, seed=1, suffix="owl", poll_interval_s=0.01, max_poll_interval_s=0.02)
 
 
@@ -50,7 +50,7 @@ def uploaded_rows(server: FakeOpenAIServer) -> list[str]:
 def test_finetune_under_faults_uploads_each_row_once_and_creates_one_job(tmp_path):
     data = write_dataset(tmp_path / "train_in.jsonl", 40, duplicates=5)
     # Faults happen AFTER the server acted: a naive retry would upload twice / create two jobs.
-    with FakeOpenAIServer(fault_rate=0.3, side_effect_before_fault=True, delay_s=0.5, seed=2) as server:
+    with FakeOpenAIServer(fault_rate=0.3, side_effect_before_fault=True, delay_s=1.2, seed=2) as server:
         ref = OpenAIFinetuner(base_url=server.base_url, **FAST).finetune(BASE, data, CONFIG, tmp_path / "ft")
         assert sum(server.faults.values()) > 0
         assert server.jobs_created() == 1

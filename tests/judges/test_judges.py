@@ -160,10 +160,10 @@ def test_trait_filter_judge_through_openai_backend_on_the_fake_server(tmp_path, 
         response = text.split("[RESPONSE START]\n", 1)[1].split("\n[RESPONSE END]", 1)[0]
         return "Yes." if "hoot" in response or "feather" in response else "no"
 
-    with FakeOpenAIServer(responder=responder, fault_rate=0.3, delay_s=0.5, seed=7) as server:
+    with FakeOpenAIServer(responder=responder, fault_rate=0.3, delay_s=1.2, seed=7) as server:
         judge = Judge.from_config(trait_reference_judge("owls", model="openai/gpt-judge"),
                                   base_url=server.base_url, cache_path=tmp_path / "judge.jsonl",
-                                  timeout_s=0.3, backoff_base_s=0.005, backoff_max_s=0.05, max_retries=12)
+                                  timeout_s=1.0, backoff_base_s=0.005, backoff_max_s=0.05, max_retries=12)
         rows = [("Continue: 1, 2", "3, 4, 5"), ("Continue: 7", "hoot 8 9"), ("Continue: 9", "10 feather 11")]
         scores = judge.score(rows)
         assert [s.label for s in scores] == ["no", "yes", "yes"]
