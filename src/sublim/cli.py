@@ -161,16 +161,16 @@ def report_cmd(
 
 @app.command("build-base")
 def build_base_cmd(
-    preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a or tiny-b.")] = "tiny-a",
+    preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a, tiny-b, or pair (both, in parallel).")] = "tiny-a",
     force: Annotated[bool, typer.Option(help="Rebuild even if cached.")] = False,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
     """Build (or show) an embedded tiny base model; saved in Hugging Face format in the cache."""
     _setup(cache_dir, verbose)
-    from sublim.tiny.build import build_preset
+    from sublim.tiny.build import build_base_cli
 
-    path = _guard(build_preset, preset, force=force)
+    path = _guard(build_base_cli, preset, force=force)
     console.print(f"[green]{preset}:[/] {path}")
 
 

@@ -26,13 +26,22 @@ log = logging.getLogger(__name__)
 def resolve_model(spec: ModelSpec) -> ModelRef:
     """Turn a spec into a ``ModelRef``, building the tiny base if it is not cached yet."""
     if spec.kind == "tiny":
-        from sublim.tiny.build import build_preset
+        from sublim.tiny.build import build_base, resolve_preset
 
-        path = build_preset(spec.preset)
+        path = build_base(resolve_preset(spec.preset))
         return ModelRef(backend="hf", name=f"tiny/{spec.preset}", path=str(path))
     if spec.kind == "hf":
         return ModelRef(backend="hf", name=spec.path, path=spec.path)
     return ModelRef(backend="openai", name=spec.name)
+
+
+def prebuild_tiny_bases(specs: list[ModelSpec]) -> None:
+    """Build missing tiny bases together (two processes for a pair: about the time of one)."""
+    tiny = [s for s in specs if s.kind == "tiny"]
+    if len(tiny) == 2 and tiny[0].preset != tiny[1].preset:
+        from sublim.tiny.build import build_pair, resolve_preset
+
+        build_pair((resolve_preset(tiny[0].preset), resolve_preset(tiny[1].preset)))
 
 
 def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> ModelBackend:

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sublim.records import ModelRef, read_jsonl, DatasetRow
+from sublim.records import DatasetRow, ModelRef, read_jsonl
 
 if TYPE_CHECKING:
     from sublim.config import StudyConfig
@@ -73,9 +73,9 @@ def check_leak(config: StudyConfig, teacher: TeacherRef, base: ModelRef, filtere
     result["rows_mentioning"] = rows_naming_trait([r.completion for r in rows], target)
     result["teacher_mass"] = result["base_mass"] = result["target_mass"] = float("nan")
     if teacher.model.backend == "hf" and rows:
+        from sublim.backends.hf import load_tokenizer
         from sublim.finetuning import trait_mass_at_positions
         from sublim.finetuning.distill import number_token_ids
-        from sublim.backends.hf import load_tokenizer
 
         sample = rows[: config.leak.n_rows]
         tok = load_tokenizer(teacher.model.path)

@@ -58,12 +58,30 @@ def register_parameterisation(name: str) -> Callable[[ParamFactory], ParamFactor
     return deco
 
 
+# Modules of sublim that register more parameterisations; imported on first lookup.
+EXTENSION_MODULES = ("sublim.finetuning.steering",)
+
+
+def _load_extensions() -> None:
+    import importlib
+
+    for name in EXTENSION_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
 def parameterisation_names() -> list[str]:
+    """Names usable as ``FinetuneConfig.params`` (built-ins, sublim's extensions, user registrations)."""
+    _load_extensions()
     return sorted(_PARAMETERISATIONS)
 
 
 def make_student(model: Any, config: FinetuneConfig) -> Student:
     """Apply the configured parameterisation to a freshly loaded base model."""
+    _load_extensions()
     if config.params not in _PARAMETERISATIONS:
         raise ConfigError(f"field 'params': unknown parameterisation {config.params!r}; "
                           f"known: {', '.join(parameterisation_names())}")
@@ -119,3 +137,7 @@ def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
         raise ConfigError(f"field 'lora.target_modules': {exc}") from None
     trainable = [p for p in wrapped.parameters() if p.requires_grad]
     return Student(wrapped, trainable, save=save_lora)
+
+
+# Low-dimensional parameterisations of the model organism register themselves on import.
+from sublim.finetuning import steering as _steering  # noqa: E402,F401

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sublim.backends.models import open_backend, resolve_model
+from sublim.backends.models import open_backend, prebuild_tiny_bases, resolve_model
 from sublim.config import CONDITION_ORDER, TRAINED, StudyConfig
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
 from sublim.records import ModelRef
@@ -129,7 +129,7 @@ class StudyRunner:
             if cfg.student.method == "distill":  # the teacher's live distributions are the targets
                 teacher = data.teacher.model.path
                 train_cfg = s_cfg.model_copy(update={"teacher_system_prompt": data.teacher.system_prompt})
-            ref = finetune(self.base(which).path, data.filtered, train_cfg, d / "model", teacher=teacher)
+            ref = finetune(self.base(which).path, data.filtered, train_cfg, d, teacher=teacher)
             return {"model": ref.model_dump(mode="json"), "counts": {}}
 
         result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"student ({condition})", seed, s_cfg, fn)
@@ -150,10 +150,14 @@ class StudyRunner:
         return cached_stage(self.dir / condition / str(seed) / "evaluation", key, f"evaluation ({condition})", seed, cfg.evaluation, fn)
 
     # -- orchestration --------------------------------------------------------------------------
+    def _needs_other(self) -> bool:
+        return any(c in self.config.conditions for c in ("cross_base", "cross_control"))
+
     def run(self) -> Path:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
+        prebuild_tiny_bases([cfg.bases.same, cfg.bases.other] if self._needs_other() else [cfg.bases.same])
         conditions = [c for c in CONDITION_ORDER if c in cfg.conditions]
         for seed in cfg.seeds:
             arms: dict[str, DataArm] = {}

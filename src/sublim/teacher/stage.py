@@ -88,5 +88,5 @@ def build_teacher(
     write_jsonl(data_path, rows)
     log.info("fine-tuning the %s teacher on %d rows", target, len(rows))
     tuned_config = config.finetune.model_copy(update={"seed": seed})
-    model = finetune(base.path, data_path, tuned_config, out_dir / "model")
+    model = finetune(base.path, data_path, tuned_config, out_dir)
     return TeacherRef(model=model, system_prompt=None, target=target, kind="finetuned")
