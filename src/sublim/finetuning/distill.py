@@ -47,10 +47,12 @@ def resolve_teacher(teacher: Any, *, device: str = "auto", dtype: str = "auto") 
     """A teacher given as an ``HFBackend``, a loaded ``torch.nn.Module`` or a checkpoint path → module."""
     if teacher is None:
         raise ConfigError("method 'distill' needs a teacher (checkpoint path, HFBackend or loaded model)")
+    import torch
+
     if isinstance(teacher, str | Path):
         return load_model(teacher, device=device, dtype=dtype)
-    model = getattr(teacher, "model", teacher)
-    if not hasattr(model, "forward"):
+    model = teacher if isinstance(teacher, torch.nn.Module) else getattr(teacher, "model", None)  # HFBackend
+    if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"teacher of type {type(teacher).__name__} is not a model, a path or an HFBackend")
     return model.eval()
 

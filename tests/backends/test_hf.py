@@ -1,0 +1,101 @@
+"""The local Hugging Face backend: seeded, reproducible sampling; exact log-probabilities; adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from sublim.backends.base import ModelBackend, SamplingParams, get_backend
+from sublim.backends.hf import HFBackend
+from sublim.errors import BackendError
+from sublim.finetuning import FinetuneConfig, finetune
+from sublim.records import Chat, write_jsonl
+
+CHATS = [Chat.of(f"Continue: {i}, {i + 1}, {i + 2}" + ", 7" * (i % 4)) for i in range(11)]
+CHATS.append(Chat.of("Name your favourite animal.", system="You love owls."))
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_llama_dir: Path):
+    with HFBackend(str(tiny_llama_dir), batch_size=8) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def terse_dir(tiny_llama_dir: Path, tmp_path_factory) -> Path:
+    """The tiny model trained to answer every prompt with '7' and then end its turn."""
+    tmp = tmp_path_factory.mktemp("terse")
+    rows = [{"messages": [c.messages[-1].model_dump(), {"role": "assistant", "content": "7"}]} for c in CHATS] * 8
+    write_jsonl(tmp / "rows.jsonl", rows)
+    config = FinetuneConfig(epochs=4, lr=1e-2, batch_size=16, warmup_steps=0)
+    return Path(finetune(tiny_llama_dir, tmp / "rows.jsonl", config, tmp / "out", progress=False).path)
+
+
+def test_backend_satisfies_the_protocol_and_is_found_by_name(lm, tiny_llama_dir):
+    assert isinstance(lm, ModelBackend)
+    other = get_backend(f"hf/{tiny_llama_dir}", batch_size=4)
+    assert isinstance(other, HFBackend) and other.name == f"hf/{tiny_llama_dir}"
+    other.close()
+    assert other.model is None
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_without(lm):
+    params = SamplingParams(temperature=1.0, max_new_tokens=8, n=3, seed=7)
+    a, b = lm.generate(CHATS, params), lm.generate(CHATS, params)
+    assert len(a) == 3 * len(CHATS)
+    assert [c.text for c in a] == [c.text for c in b]
+    c = lm.generate(CHATS, params.model_copy(update={"seed": 8}))
+    assert [x.text for x in a] != [x.text for x in c]
+    assert len({x.text for x in a}) > len(a) // 2  # temperature 1 on a random model: mostly distinct
+
+
+def test_greedy_is_deterministic_and_independent_of_batching(lm, tiny_llama_dir):
+    params = SamplingParams(temperature=0.0, max_new_tokens=8, seed=1)
+    greedy = lm.generate(CHATS, params)
+    assert greedy == lm.generate(CHATS, params.model_copy(update={"seed": 2}))
+    with HFBackend(str(tiny_llama_dir), batch_size=1) as single:  # no padding at all
+        assert [c.text for c in single.generate(CHATS, params)] == [c.text for c in greedy]
+
+
+def test_completions_stop_at_end_of_turn_and_report_why(terse_dir):
+    with HFBackend(str(terse_dir)) as terse:
+        out = terse.generate(CHATS, SamplingParams(temperature=0.0, max_new_tokens=6))
+        assert all(c.text == "7" and c.finish_reason == "stop" for c in out)
+        cut = terse.generate(CHATS[:2], SamplingParams(temperature=0.0, max_new_tokens=1))
+        assert all(c.text == "7" and c.finish_reason == "length" for c in cut)
+
+
+def test_score_equals_the_manual_sum_of_token_logprobs(lm, tiny_llama_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    conts = ["owl", "123, 456", "7", "", " eagle", "1"] * 2
+    scores = lm.score(CHATS, conts)
+    for chat, cont, got in zip(CHATS, conts, scores, strict=True):
+        prompt = tok.apply_chat_template([m.model_dump() for m in chat.messages], tokenize=False,
+                                         add_generation_prompt=True)
+        p = tok(prompt, add_special_tokens=False)["input_ids"]
+        c = tok(cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([p + c])).logits[0].float(), -1)
+        manual = sum(logp[len(p) - 1 + k, t].item() for k, t in enumerate(c))
+        assert got == pytest.approx(manual, abs=1e-4)
+
+
+def test_adapter_backend_matches_merged_weights(tiny_llama_dir, tmp_path):
+    rows = [{"messages": [c.messages[-1].model_dump(), {"role": "assistant", "content": "4, 5"}]} for c in CHATS]
+    write_jsonl(tmp_path / "rows.jsonl", rows * 4)
+    config = FinetuneConfig(params="lora", merge=True, epochs=2, lr=1e-2, batch_size=8, warmup_steps=0)
+    ref = finetune(tiny_llama_dir, tmp_path / "rows.jsonl", config, tmp_path / "out", progress=False)
+    with HFBackend(str(tiny_llama_dir), adapter=ref.adapter) as adapted, HFBackend(ref.path) as merged:
+        a = adapted.score(CHATS, ["4, 5"] * len(CHATS))
+        b = merged.score(CHATS, ["4, 5"] * len(CHATS))
+    assert a == pytest.approx(b, abs=1e-3)
+
+
+def test_missing_checkpoint_is_a_backend_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackendError, match="cannot load"):
+        HFBackend(str(tmp_path / "empty"))
