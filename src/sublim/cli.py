@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from sublim.errors import SublimError
 
@@ -61,7 +62,7 @@ def _guard(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except SublimError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted.[/] Finished stages are kept; run the same command to resume.")
@@ -69,7 +70,7 @@ def _guard(fn, *args, **kwargs):
     except Exception as exc:  # the one top-level catch-all (see STYLE.md)
         if os.environ.get("SUBLIM_DEBUG"):
             raise
-        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
         console.print("Rerun with SUBLIM_DEBUG=1 for the traceback, and please report it.")
         raise typer.Exit(1) from None
 

@@ -143,6 +143,10 @@ class StudyConfig(StrictModel):
     leak: LeakConfig = LeakConfig()
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     conditions: list[Condition] = Field(list(CONDITION_ORDER), min_length=1)
+    workers: int = Field(
+        2, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
+        "results do not depend on it"
+    )
 
     @model_validator(mode="after")
     def _check_conditions(self) -> StudyConfig:

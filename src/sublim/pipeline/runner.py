@@ -153,30 +153,73 @@ class StudyRunner:
     def _needs_other(self) -> bool:
         return any(c in self.config.conditions for c in ("cross_base", "cross_control"))
 
+    def run_seed(self, seed: int) -> None:
+        """All conditions of one seed (independent of other seeds: own directories, own models)."""
+        conditions = [c for c in CONDITION_ORDER if c in self.config.conditions]
+        arms: dict[str, DataArm] = {}
+        for condition in conditions:
+            if condition == "base":
+                self.evaluation("base", seed, self.base("same"), self.base_key("same"), "same")
+                if self._needs_other():
+                    self.evaluation("base_other", seed, self.base("other"), self.base_key("other"), "other")
+                continue
+            arm, which = TRAINED[condition]
+            if arm not in arms:
+                arms[arm] = self.data_arm(arm, seed)
+                self.leak_check(arm, seed, arms[arm])
+            model, key = self.student(condition, seed, arms[arm])
+            self.evaluation(condition, seed, model, key, which)
+
     def run(self) -> Path:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
         prebuild_tiny_bases([cfg.bases.same, cfg.bases.other] if self._needs_other() else [cfg.bases.same])
-        conditions = [c for c in CONDITION_ORDER if c in cfg.conditions]
-        for seed in cfg.seeds:
-            arms: dict[str, DataArm] = {}
-            for condition in conditions:
-                if condition == "base":
-                    self.evaluation("base", seed, self.base("same"), self.base_key("same"), "same")
-                    if "cross_base" in conditions:
-                        self.evaluation("base_other", seed, self.base("other"), self.base_key("other"), "other")
-                    continue
-                arm, which = TRAINED[condition]
-                if arm not in arms:
-                    arms[arm] = self.data_arm(arm, seed)
-                    self.leak_check(arm, seed, arms[arm])
-                model, key = self.student(condition, seed, arms[arm])
-                self.evaluation(condition, seed, model, key, which)
+        workers = min(cfg.workers, len(cfg.seeds))
+        if workers <= 1:
+            for seed in cfg.seeds:
+                self.run_seed(seed)
+        else:
+            run_seeds_in_processes(cfg, self.dir.parent, workers)
         from sublim.reporting.report import write_report
 
         write_report(self.dir)
         return self.dir
+
+
+def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
+    """Process entry: run one seed with one torch thread, logging stage boundaries (no bars)."""
+    import os
+
+    os.environ["SUBLIM_PROGRESS"] = "0"
+    import torch
+
+    torch.set_num_threads(1)
+    from sublim.paths import set_cache_dir
+
+    set_cache_dir(Path(cache))
+    logging.basicConfig(level=logging.INFO, format=f"[seed {seed}] %(message)s", force=True)
+    StudyRunner(StudyConfig.model_validate_json(config_json), Path(out_root)).run_seed(seed)
+    return seed
+
+
+def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) -> None:
+    """Run the seeds of a study in ``workers`` processes; an error in any seed stops the study."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from sublim.paths import cache_dir
+    from sublim.progress import progress_bar
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, \
+            progress_bar("seeds", total=len(config.seeds)) as bar:
+        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()))
+                   for seed in config.seeds]
+        for future in as_completed(futures):
+            seed = future.result()  # re-raises a worker's error (SublimError stays a SublimError)
+            log.info("seed %d finished", seed)
+            bar.advance()
 
 
 def run_study(config: StudyConfig, out_root: Path) -> Path:

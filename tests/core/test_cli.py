@@ -1,0 +1,42 @@
+"""The command line explains itself and fails with one clear line, never a traceback."""
+
+from typer.testing import CliRunner
+
+from sublim.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_stage_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "run", "report", "build-base", "mnist", "theorem"):
+        assert command in result.output
+
+
+def test_bad_config_gives_file_line_field_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrait:\n  target: owl\ngeneration:\n  n_prompts: -3\n")
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:5: field 'generation.n_prompts'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_animal_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrait:\n  target: unicorn\n")
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2 and "unicorn" in result.output and "Traceback" not in result.output
+
+
+def test_dry_run_prints_the_plan_without_running(tmp_path):
+    result = runner.invoke(app, ["run", "configs/paper_exact.yaml", "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "students to train" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a study directory" in result.output
