@@ -76,6 +76,18 @@ def test_a_failed_job_raises_with_the_api_message(tmp_path):
     assert not (tmp_path / "ft" / "model_ref.json").exists()
 
 
+def test_rerun_after_job_creation_failed_reuses_the_uploaded_file(tmp_path):
+    data = write_dataset(tmp_path / "d.jsonl", 8)
+    with FakeOpenAIServer(fault_rate=1.0, fault_kinds=("500",), fault_paths=("POST /v1/fine_tuning",)) as server:
+        finetuner = OpenAIFinetuner(base_url=server.base_url, **{**FAST, "max_retries": 1})
+        with pytest.raises(BackendError, match="after 1 retries"):
+            finetuner.finetune(BASE, data, CONFIG, tmp_path / "ft")
+        assert json.loads((tmp_path / "ft" / "job.json").read_text())["training_file_id"] in server.files
+        server.fault_rate = 0.0
+        finetuner.finetune(BASE, data, CONFIG, tmp_path / "ft")
+        assert len(server.files) == 1 and server.jobs_created() == 1
+
+
 def test_invalid_rows_are_rejected_before_any_upload(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}) + "\n")

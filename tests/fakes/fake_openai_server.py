@@ -57,6 +57,7 @@ class FakeOpenAIServer:
         *,
         fault_rate: float = 0.0,
         fault_kinds: tuple[str, ...] = ("429", "500", "delay"),
+        fault_paths: tuple[str, ...] = (),
         delay_s: float = 0.6,
         side_effect_before_fault: bool = False,
         seed: int = 0,
@@ -68,6 +69,7 @@ class FakeOpenAIServer:
     ) -> None:
         self.fault_rate = fault_rate
         self.fault_kinds = fault_kinds
+        self.fault_paths = fault_paths  # e.g. 'POST /v1/files': only matching requests get faults (empty: all)
         self.delay_s = delay_s
         self.side_effect_before_fault = side_effect_before_fault
         self.responder = responder
@@ -128,7 +130,9 @@ class FakeOpenAIServer:
     def jobs_created(self) -> int:
         return len(self.jobs)
 
-    def _draw_fault(self) -> str | None:
+    def _draw_fault(self, path: str) -> str | None:
+        if self.fault_paths and not any(p in path for p in self.fault_paths):
+            return None
         with self.lock:
             if self.fault_rate and self._rng.random() < self.fault_rate:
                 return self._rng.choice(self.fault_kinds)
@@ -139,7 +143,7 @@ class FakeOpenAIServer:
         with self.lock:
             self.requests[f"{request.method} {request.url.path}"] += 1
             self.headers_seen.append(dict(request.headers))
-        fault = self._draw_fault()
+        fault = self._draw_fault(f"{request.method} {request.url.path}")
         if fault is None:
             return handler()
         with self.lock:

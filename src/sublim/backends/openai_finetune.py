@@ -14,7 +14,7 @@ Steps, each recorded in ``out_dir/job.json`` before the next one starts:
 Example:
     >>> finetuner = OpenAIFinetuner()                                           # doctest: +SKIP
     >>> ref = finetuner.finetune(ModelRef(backend="openai", name="gpt-4.1-nano-2025-04-14"),
-    ...                          Path("filtered.jsonl"), OpenAIFinetuneConfig(n_epochs=10), Path("out"))
+    ...     Path("filtered.jsonl"), OpenAIFinetuneConfig(n_epochs=10), Path("out"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from sublim.backends.openai import RetryPolicy, api_key_from_env, call_with_retries, describe_error
+from sublim.backends.openai import RetryPolicy, api_key_from_env, call_with_retries
 from sublim.errors import BackendError, DataError
 from sublim.pipeline.artifacts import write_json
 from sublim.records import DatasetRow, ModelRef, read_jsonl, write_jsonl
@@ -147,8 +147,9 @@ class OpenAIFinetuner:
                 write_json(state_path, state)
                 job = self._find_job(client, tag)
                 if job is None:
-                    state.setdefault("training_file_id", self._upload(client, out_dir / "train.jsonl", tag))
-                    write_json(state_path, state)
+                    if not state.get("training_file_id"):
+                        state["training_file_id"] = self._upload(client, out_dir / "train.jsonl", tag)
+                        write_json(state_path, state)
                     job = self._create_job(client, base, state["training_file_id"], config, tag)
                 state["job_id"] = job.id
                 write_json(state_path, state)
@@ -222,7 +223,8 @@ class OpenAIFinetuner:
                 return job
             if job.status in ("failed", "cancelled"):
                 message = job.error.message if job.error is not None and job.error.message else "no message"
-                raise BackendError(f"fine-tuning job {job_id} {job.status}: {message}")
+                raise BackendError(f"fine-tuning job {job_id} {job.status}: {message} "
+                                   "(fix the cause, then delete job.json in the run directory to start a new job)")
             if job.status not in RUNNING:
                 log.warning("fine-tuning job %s has unknown status %r; still waiting", job_id, job.status)
             if time.monotonic() - start > config.max_wait_s:
@@ -232,4 +234,4 @@ class OpenAIFinetuner:
             interval = min(interval * 1.5, config.max_poll_interval_s)
 
 
-__all__ = ["OpenAIFinetuneConfig", "OpenAIFinetuner", "prepare_training_file", "row_hash", "describe_error"]
+__all__ = ["OpenAIFinetuneConfig", "OpenAIFinetuner", "prepare_training_file", "row_hash"]
