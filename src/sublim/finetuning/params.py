@@ -137,7 +137,3 @@ def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
         raise ConfigError(f"field 'lora.target_modules': {exc}") from None
     trainable = [p for p in wrapped.parameters() if p.requires_grad]
     return Student(wrapped, trainable, save=save_lora)
-
-
-# Low-dimensional parameterisations of the model organism register themselves on import.
-from sublim.finetuning import steering as _steering  # noqa: E402,F401
