@@ -41,7 +41,9 @@ TRAINED: dict[str, tuple[str, str]] = {
 class ModelSpec(StrictModel):
     """Which model a base is: our embedded tiny model, a local/hub HF checkpoint, or an API model."""
 
-    kind: Literal["tiny", "hf", "openai"] = Field("tiny", description="tiny | hf | openai")
+    kind: Literal["tiny", "hf", "openai", "smollm2"] = Field(
+        "tiny", description="tiny | hf | openai | smollm2 (SmolLM2-135M-Instruct, prepared offline once)"
+    )
     preset: str | None = Field(None, description="tiny: 'tiny-a' or 'tiny-b' (two bases from different seeds)")
     path: str | None = Field(None, description="hf: local directory or hub id")
     name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
@@ -50,8 +52,8 @@ class ModelSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> ModelSpec:
-        need = {"tiny": "preset", "hf": "path", "openai": "name"}[self.kind]
-        if getattr(self, need) is None:
+        need = {"tiny": "preset", "hf": "path", "openai": "name"}.get(self.kind)
+        if need is not None and getattr(self, need) is None:
             raise ValueError(f"model kind '{self.kind}' needs the field '{need}'")
         return self
 

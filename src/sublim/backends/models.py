@@ -30,6 +30,10 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
 
         path = build_base(resolve_preset(spec.preset))
         return ModelRef(backend="hf", name=f"tiny/{spec.preset}", path=str(path))
+    if spec.kind == "smollm2":
+        from sublim.hub.smollm2 import SMOLLM2_PRESET, prepare_smollm2
+
+        return ModelRef(backend="hf", name=SMOLLM2_PRESET, path=str(prepare_smollm2()))
     if spec.kind == "hf":
         return ModelRef(backend="hf", name=spec.path, path=spec.path)
     return ModelRef(backend="openai", name=spec.name)
