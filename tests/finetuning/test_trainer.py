@@ -103,3 +103,22 @@ def test_invalid_config_names_the_field(fields, message):
 def test_distill_without_teacher_is_a_config_error(tiny_llama_dir, numbers_jsonl, tmp_path):
     with pytest.raises(ConfigError, match="needs a teacher"):
         finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(method="distill"), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("params", ["full", "lora"])
+def test_gradient_checkpointing_trains_the_same_way(tiny_llama_dir, numbers_jsonl, tmp_path, params):
+    config = FinetuneConfig(**{**FAST, "epochs": 1}, params=params)
+    plain = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / "a", progress=False)
+    ckpt = finetune(tiny_llama_dir, numbers_jsonl, config.model_copy(update={"gradient_checkpointing": True}),
+                    tmp_path / "b", progress=False)
+    assert ckpt.meta["final_loss"] == pytest.approx(plain.meta["final_loss"], rel=1e-4)
+
+
+def test_hf_finetuner_follows_the_finetuner_protocol(tiny_llama_dir, numbers_jsonl, tmp_path):
+    from sublim.finetuning.trainer import HFFinetuner
+    from sublim.records import ModelRef
+
+    base = ModelRef(backend="hf", name="tiny", path=str(tiny_llama_dir))
+    ref = HFFinetuner(progress=False).finetune(base, numbers_jsonl, FinetuneConfig(**{**FAST, "epochs": 1}),
+                                               tmp_path)
+    assert ref.backend == "hf" and Path(ref.path).is_dir()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sublim.backends.hf import load_model, load_tokenizer
+from sublim.errors import ConfigError
 from sublim.finetuning.config import FinetuneConfig
 from sublim.finetuning.data import (
     Example,
@@ -82,6 +83,12 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
     rows = load_rows(Path(dataset))
     examples = tokenize_rows(rows, tokenizer, config.max_seq_len)
     model = load_model(base_path, device=config.device, dtype=config.dtype, trainable=True)
+    if config.gradient_checkpointing:
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
     student = make_student(model, config)
     student.model.train()
     targets = None
@@ -185,3 +192,21 @@ def _micro_batch_loss(model: Any, batch_examples: list[Example], rows: list[int]
         gold = batch["labels"][:, 1:].to(device)[select]
         return torch.nn.functional.cross_entropy(picked.float(), gold)
     return kl_to_teacher(picked, targets(rows), vocab_ids=vocab_ids, temperature=config.distill_temperature)
+
+
+class HFFinetuner:
+    """The ``Finetuner`` protocol for local Hugging Face checkpoints (see ``sublim.backends.base``).
+
+    Example:
+        >>> HFFinetuner().finetune(ModelRef(backend="hf", name="tiny", path="base_dir"),
+        ...                        Path("rows.jsonl"), FinetuneConfig(), Path("out"))   # doctest: +SKIP
+    """
+
+    def __init__(self, *, teacher: Any = None, progress: bool = True) -> None:
+        self.teacher, self.progress = teacher, progress
+
+    def finetune(self, base: ModelRef, dataset: Path, config: FinetuneConfig, out_dir: Path) -> ModelRef:
+        if base.adapter:
+            raise ConfigError(f"base model {base.name!r} is an adapter: merge it first (FinetuneConfig.merge)")
+        return finetune(base.path or base.name, dataset, config, out_dir, teacher=self.teacher,
+                        progress=self.progress)
