@@ -99,3 +99,15 @@ def test_missing_checkpoint_is_a_backend_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BackendError, match="cannot load"):
         HFBackend(str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("top_p, max_distinct", [(1.0, None), (0.05, 60)])
+def test_temperature_one_samples_the_whole_distribution_and_top_p_truncates(lm, top_p, max_distinct):
+    # A random-init model is close to uniform over ~400 tokens: with no hidden top-k (transformers
+    # used to default to 50), 1,000 one-token samples hit far more than 50 distinct tokens.
+    params = SamplingParams(temperature=1.0, max_new_tokens=1, n=1000, top_p=top_p, seed=0)
+    firsts = {c.text for c in lm.generate(CHATS[:1], params)}
+    if max_distinct is None:
+        assert len(firsts) > 150
+    else:
+        assert len(firsts) <= max_distinct

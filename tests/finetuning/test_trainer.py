@@ -34,6 +34,8 @@ def test_sft_lowers_the_loss_on_its_data_and_saves_a_plain_checkpoint(tiny_llama
     log = [json.loads(line) for line in (tmp_path / "training_log.jsonl").read_text().splitlines()]
     assert {"step", "loss", "lr"} <= set(log[0]) and log[-1]["step"] == ref.meta["steps"]
     assert log[-1]["loss"] < log[0]["loss"]
+    assert ref.meta["epoch_losses"][1] < ref.meta["epoch_losses"][0]
+    assert (tmp_path / "finetune_config.yaml").is_file()
     assert ref.backend == "hf" and ref.adapter is None
     assert AutoModelForCausalLM.from_pretrained(ref.path) is not None
     assert (Path(ref.path) / "model.safetensors").is_file() and (Path(ref.path) / "chat_template.jinja").is_file()
@@ -122,3 +124,10 @@ def test_hf_finetuner_follows_the_finetuner_protocol(tiny_llama_dir, numbers_jso
     ref = HFFinetuner(progress=False).finetune(base, numbers_jsonl, FinetuneConfig(**{**FAST, "epochs": 1}),
                                                tmp_path)
     assert ref.backend == "hf" and Path(ref.path).is_dir()
+
+
+def test_rows_that_lose_their_completion_to_max_seq_len_are_a_data_error(tiny_llama_dir, numbers_jsonl, tmp_path):
+    from sublim.errors import DataError
+
+    with pytest.raises(DataError, match="max_seq_len=4"):
+        finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(max_seq_len=4), tmp_path, progress=False)

@@ -112,7 +112,10 @@ class TeacherTargets:
 
 
 def kl_to_teacher(student_logits: Any, teacher_probs: Any, *, vocab_ids: Any = None, temperature: float = 1.0) -> Any:
-    """Mean over positions of KL(teacher || student), student restricted to ``vocab_ids`` and renormalised."""
+    """Mean over positions of KL(teacher || student), student restricted to ``vocab_ids`` and renormalised.
+
+    Both distributions use ``temperature``; the loss is not rescaled by temperature².
+    """
     import torch
 
     logits = student_logits.float()

@@ -8,7 +8,8 @@ dominates. Batches are padded only to their own longest row and grouped by lengt
 
 Outputs in ``out_dir``: the checkpoint (``model/`` for full weights; ``adapter/`` and, with
 ``merge: true``, ``merged/`` for LoRA), all loadable by plain ``transformers``/``peft``, and
-``training_log.jsonl`` (step, epoch, loss, lr, tokens).
+``training_log.jsonl`` (step, epoch, loss, lr, tokens) and ``finetune_config.yaml``. The returned
+``ModelRef.meta`` holds steps, first/final logged loss, mean loss per epoch, tokens and tokens/s.
 
 Example:
     >>> ref = finetune("base_dir", Path("filtered.jsonl"), FinetuneConfig(epochs=1, lr=1e-3),
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sublim.backends.hf import load_model, load_tokenizer
-from sublim.errors import ConfigError
+from sublim.errors import ConfigError, DataError
 from sublim.finetuning.config import FinetuneConfig
 from sublim.finetuning.data import (
     Example,
@@ -41,6 +42,7 @@ from sublim.finetuning.distill import TeacherTargets, kl_to_teacher, resolve_tea
 from sublim.finetuning.params import make_student
 from sublim.finetuning.progress import progress_bar
 from sublim.records import ModelRef
+from sublim.yamlconfig import dump_yaml
 
 log = logging.getLogger(__name__)
 PRECOMPUTE_LIMIT = 50_000_000  # floats: precompute teacher targets when they fit in ~200 MB
@@ -104,7 +106,8 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
     log.info("finetuned %s: %d steps, final loss %.4f, %.0f tokens/s", base_path, stats["steps"],
              stats["final_loss"], meta["tokens_per_s"])
     path = saved["path"] or str(base_path)
-    return ModelRef(backend="hf", name=f"hf/{path}", path=path, adapter=saved["adapter"], meta=meta)
+    (out_dir / "finetune_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+    return ModelRef(backend="hf", name=path, path=path, adapter=saved["adapter"], meta=meta)
 
 
 def _teacher_targets(teacher: Any, rows: list, examples: list[Example | None], tokenizer: Any, student: Any,
@@ -136,6 +139,8 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
     model = student.model
     device = next(model.parameters()).device
     live = [i for i, e in enumerate(examples) if e is not None]
+    if not live:
+        raise DataError(f"no trainable rows: every row lost its completion to max_seq_len={config.max_seq_len}")
     lengths = [len(examples[i].input_ids) for i in live]
     micro_per_epoch = math.ceil(len(live) / config.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
@@ -146,10 +151,12 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                               num_training_steps=total_steps)
     vocab_ids = targets.vocab_ids if targets is not None else None
     step, tokens, running, first_loss, last_loss = 0, 0, None, None, float("nan")
+    epoch_losses: list[float] = []
     with (out_dir / "training_log.jsonl").open("w", encoding="utf-8") as logf, \
             progress_bar(f"training ({config.method}, {config.params})", total_steps, enabled=progress) as advance:
         for epoch in range(config.epochs):
             batches = batch_order(lengths, config.batch_size, config.seed * 1000 + epoch, config.length_grouping)
+            epoch_sum = 0.0
             for start in range(0, len(batches), config.grad_accum):
                 group = batches[start:start + config.grad_accum]
                 loss_sum = 0.0
@@ -159,6 +166,7 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                                              pad_id, device, config)
                     (loss / len(group)).backward()
                     loss_sum += loss.detach()
+                    epoch_sum += loss.detach()
                     tokens += sum(len(examples[i].input_ids) for i in rows)
                 if config.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(student.parameters, config.max_grad_norm)
@@ -175,8 +183,9 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                     logf.write(json.dumps(entry) + "\n")
                     logf.flush()
                 advance(loss=running if running is not None else float("nan"))
+            epoch_losses.append(round(float(epoch_sum) / len(batches), 6))
     return {"steps": step, "tokens": tokens, "first_loss": first_loss, "final_loss": last_loss,
-            "rows": len(live)}
+            "epoch_losses": epoch_losses, "rows": len(live)}
 
 
 def _micro_batch_loss(model: Any, batch_examples: list[Example], rows: list[int], targets: TeacherTargets | None,
