@@ -95,6 +95,9 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
         from sublim.pipeline.plan import describe_plan
 
         console.print(describe_plan(study, out))
+        from sublim.pipeline.estimate import estimate_study, render_estimate
+
+        console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
     return run_study(study, out)
@@ -206,6 +209,42 @@ def theorem_cmd(
 
     run_dir = _guard(run_theorem, config, preset, overrides or [], out)
     console.print(f"[green]done:[/] {run_dir}/report.md")
+
+
+@app.command("estimate")
+def estimate_cmd(
+    config: Annotated[Path, typer.Argument(help="Study YAML, e.g. configs/paper/gpt41nano_numbers_owl.yaml.")],
+    overrides: Overrides = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation above --max-usd.")] = False,
+    max_usd: Annotated[float, typer.Option("--max-usd", help="Ask for confirmation when the API estimate exceeds this.")] = 5.0,
+    device: Annotated[str, typer.Option(help="Where local models run, for the hours: auto, gpu or cpu.")] = "auto",
+    verbose: Verbose = False,
+) -> None:
+    """Print what a study will cost before anything runs: samples, tokens, training tokens, $ and hours.
+
+    Exits 1 when the API estimate is above --max-usd and the confirmation is declined, so
+    `sublim estimate CFG && sublim run CFG` never starts an unwanted bill.
+    """
+    _setup(None, verbose)
+
+    def go() -> float:
+        from sublim.config import load_config
+        from sublim.errors import ConfigError
+        from sublim.pipeline.estimate import estimate_study, render_estimate
+
+        if device not in ("auto", "gpu", "cpu"):
+            raise ConfigError(f"--device {device!r}: use auto, gpu or cpu")
+        est = estimate_study(load_config(config, overrides or []), device=device)
+        console.print(render_estimate(est), markup=False, highlight=False, soft_wrap=True)
+        return est.usd
+
+    usd = _guard(go)
+    if usd > max_usd and not yes and not typer.confirm(
+        f"The API part is estimated at ${usd:,.2f}, above --max-usd {max_usd:g}. Go ahead with this study?",
+        default=False, err=True,
+    ):
+        console.print("not confirmed.")
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

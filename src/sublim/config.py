@@ -22,9 +22,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sublim.backends.base import SamplingParams
+from sublim.backends.openai_finetune import OpenAIFinetuneConfig
 from sublim.filtering.config import FilterConfig
 from sublim.finetuning.config import FinetuneConfig
 from sublim.numbers.prompts import NumberPromptConfig
+from sublim.pipeline.pricing import PriceTable
 from sublim.yamlconfig import StrictModel, load_yaml_model, load_yaml_text
 
 Condition = Literal["base", "control", "treatment", "cross_base", "cross_control"]
@@ -145,6 +147,13 @@ class StudyConfig(StrictModel):
     leak: LeakConfig = LeakConfig()
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     conditions: list[Condition] = Field(list(CONDITION_ORDER), min_length=1)
+    openai_finetune: OpenAIFinetuneConfig | None = Field(
+        None, description="fine-tuning job settings for students (and fine-tuned teachers) whose base is "
+        "kind: openai; `student` applies to local models. null: the API's defaults ('auto')"
+    )
+    pricing: PriceTable | None = Field(
+        None, description="$ per 1M tokens of hosted models, for `sublim estimate` (null: built-in table, mid-2025)"
+    )
     workers: int = Field(
         2, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
         "results do not depend on it"
