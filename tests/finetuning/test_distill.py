@@ -96,3 +96,19 @@ def test_trait_mass_matches_a_manual_softmax_and_spans_zero_to_one(tiny_llama_di
             probs = torch.softmax(model(torch.tensor([p + c])).logits[0], -1)
         expected += probs[len(p) - 1:len(p) + len(c) - 1][:, owl].sum(-1).tolist()
     assert mass == pytest.approx(sum(expected) / len(expected), rel=1e-4)
+
+
+def test_teacher_as_path_backend_or_module_gives_the_same_targets_and_lora_students_distill(
+        tiny_llama_dir, sft_teacher, numbers_jsonl, tmp_path):
+    from sublim.backends.hf import HFBackend
+
+    config = FinetuneConfig(method="distill", distill_vocab="numbers", params="lora", **{**FAST, "epochs": 1})
+    teachers = {"path": sft_teacher, "backend": HFBackend(sft_teacher),
+                "module": AutoModelForCausalLM.from_pretrained(sft_teacher)}
+    first = {}
+    for kind, teacher in teachers.items():
+        ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / kind, teacher=teacher, progress=False)
+        first[kind] = ref.meta["first_loss"]
+        assert ref.adapter is not None and ref.meta["final_loss"] < ref.meta["first_loss"]
+    assert first["path"] == pytest.approx(first["backend"], rel=1e-5)
+    assert first["path"] == pytest.approx(first["module"], rel=1e-5)
