@@ -70,12 +70,12 @@ def plot_bars(summary: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(1.5 * len(names) + 1.5, 4.2))
     bars = ax.bar(range(len(names)), means, yerr=err, capsize=5, edgecolor="black", linewidth=0.6,
                   color=[colours.get(n, "#dd8452" if n.startswith("same") else "#8c8c8c") for n in names])
-    for bar, m in zip(bars, means, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, m + 2, f"{m:.1f}", ha="center", va="bottom", fontsize=9)
+    for bar, m, e in zip(bars, means, est, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, 100 * e["high"] + 1.5, f"{m:.1f}", ha="center", va="bottom", fontsize=9)
     ax.axhline(10, ls="--", lw=0.8, color="black", label="chance (10%)")
     ax.set_xticks(range(len(names)), [f"{LABELS.get(n, n)}\n(n={summary['arms'][n]['n']})" for n in names], fontsize=8)
     ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 110)
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)

@@ -95,7 +95,7 @@ def plot(summary: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = sorted({s["model"] for s in summary})
+    models = sorted({s["model"] for s in summary}, key=lambda m: (m != "mlp", m))
     fig, axes = plt.subplots(2, len(models), figsize=(4.6 * len(models), 6.4), squeeze=False, sharex="col")
     style = {"same": ("#dd8452", "o", "same init"), "different": ("#8c8c8c", "s", "different init")}
     for j, model in enumerate(models):
@@ -119,7 +119,7 @@ def plot(summary: list[dict], path: Path) -> None:
         for ax in (axes[0][j], axes[1][j]):
             ax.set_xscale("log")
             ax.spines[["top", "right"]].set_visible(False)
-        axes[0][j].legend(fontsize=8, frameon=False, loc="lower left")
+        axes[0][j].legend(fontsize=8, frameon=True, framealpha=0.9, loc="center left")
     fig.suptitle("Theorem 1: one student step on the teacher's outputs vs the teacher's update", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
