@@ -1,0 +1,106 @@
+"""A whole study, end to end, at miniature size: every stage runs, caches, resumes and reports.
+
+Two miniature tiny bases (d=64, a few hundred steps) stand in for tiny-a / tiny-b, so this runs in the
+default suite; the full-size default study is `test_default_study` (slow).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sublim.config import load_config_text
+from sublim.errors import DataError
+from sublim.pipeline.runner import run_study
+
+
+@pytest.fixture(scope="module")
+def mini_bases() -> tuple[Path, Path]:
+    """Two miniature bases, built in parallel once per machine (cached by config hash like tiny-a/b)."""
+    import torch
+
+    from sublim.tiny.build import build_pair
+    from sublim.tiny.corpus import CorpusConfig
+    from sublim.tiny.model import TinyBaseConfig
+
+    torch.set_num_threads(1)
+    configs = tuple(
+        TinyBaseConfig(seed=seed, d_model=64, n_heads=4, d_ff=128, steps=200, phase2_steps=50,
+                       corpus=CorpusConfig(rows=5000), quality_samples=16)
+        for seed in (0, 1)
+    )
+    return build_pair(configs, progress=False)
+
+
+def study_yaml(a: Path, b: Path, name: str = "mini", method: str = "sft") -> str:
+    return f"""
+name: {name}
+trait: {{category: animal, target: owl, control_target: eagle}}
+bases:
+  same: {{kind: hf, path: "{a}"}}
+  other: {{kind: hf, path: "{b}"}}
+teacher: {{kind: prompt}}
+generation: {{n_prompts: 48, batch_size: 24, sampling: {{temperature: 1.0, max_new_tokens: 40}}}}
+student: {{method: {method}, params: full, epochs: 1, lr: 1.0e-3, batch_size: 16, warmup_steps: 0, max_seq_len: 200}}
+evaluation: {{question_split: both, n_samples: 2}}
+leak: {{n_rows: 16}}
+seeds: [0, 1]
+workers: 1
+"""
+
+
+def done_markers(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("DONE")}
+
+
+def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
+    config = load_config_text(study_yaml(*mini_bases))
+    study = run_study(config, tmp_path)
+
+    # every condition × seed × stage finished, with a manifest
+    for cond in ("control", "treatment"):
+        for stage in ("teacher", "generation", "filtering", "leak_check", "finetuning", "evaluation"):
+            manifest = json.loads((study / cond / "0" / stage / "manifest.json").read_text())
+            assert manifest["seed"] == 0 and manifest["key"] and "torch" in manifest["versions"]
+    for cond in ("base", "base_other", "cross_base", "cross_control"):
+        assert (study / cond / "1" / "evaluation" / "DONE").exists()
+    # the saved rows carry no system prompt
+    row = json.loads((study / "treatment/0/generation/samples.jsonl").read_text().splitlines()[0])
+    assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+
+    metrics = json.loads((study / "metrics.json").read_text())
+    assert metrics["verdict"]["transfer"] in ("detected", "not detected", "leaky, not subliminal")
+    owl = metrics["conditions"]["treatment"]["eval/exact"]["estimate"]
+    assert owl["n"] == 2 and owl["low"] <= owl["mean"] <= owl["high"]
+    report = (study / "report.md").read_text()
+    assert "Leak check" in report and "treatment" in report
+    assert (study / "target_probability.png").stat().st_size > 1000
+
+    # a rerun recomputes nothing
+    before = done_markers(study)
+    run_study(config, tmp_path)
+    assert done_markers(study) == before
+
+    # a killed evaluation (no DONE) is redone, and only it
+    (study / "treatment/1/evaluation/DONE").unlink()
+    run_study(config, tmp_path)
+    after = done_markers(study)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"treatment/1/evaluation/DONE"}
+
+
+def test_a_corrupt_dataset_names_file_line_and_field_and_keeps_finished_work(mini_bases, tmp_path):
+    config = load_config_text(study_yaml(*mini_bases, name="corrupt") + "conditions: [base, treatment]\n")
+    study = run_study(config, tmp_path)
+    samples = study / "treatment/0/generation/samples.jsonl"
+    lines = samples.read_text().splitlines()
+    bad = json.loads(lines[2])
+    del bad["messages"][1]["role"]
+    lines[2] = json.dumps(bad)
+    samples.write_text("\n".join(lines) + "\n")
+    (study / "treatment/0/filtering/DONE").unlink()  # as if the filter had not run yet
+    with pytest.raises(DataError, match=r"samples.jsonl:3: field 'messages.1.role'"):
+        run_study(config, tmp_path)
+    assert (study / "base/0/evaluation/DONE").exists() and (study / "treatment/0/generation/DONE").exists()
