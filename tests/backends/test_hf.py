@@ -111,3 +111,13 @@ def test_temperature_one_samples_the_whole_distribution_and_top_p_truncates(lm, 
         assert len(firsts) > 150
     else:
         assert len(firsts) <= max_distinct
+
+
+def test_next_token_logprobs_agree_with_score_for_single_token_answers(lm):
+    logp = lm.next_token_logprobs(CHATS)
+    assert logp.shape == (len(CHATS), len(lm.tokenizer))
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(len(CHATS)), atol=1e-4)
+    token = lm.tokenizer("7", add_special_tokens=False)["input_ids"]
+    assert len(token) == 1
+    scores = lm.score(CHATS, ["7"] * len(CHATS))
+    assert logp[:, token[0]].tolist() == pytest.approx(scores, abs=1e-4)

@@ -236,6 +236,23 @@ class HFBackend(BackendBase):
         valid = torch.arange(keep, device=picked.device).unsqueeze(0) >= (keep - lengths).unsqueeze(1)
         return (picked * valid).sum(-1).tolist()
 
+    def next_token_logprobs(self, chats: Sequence[Chat]) -> Any:
+        """Log-probabilities ``[len(chats), vocab]`` (float32, CPU) of the assistant reply's first token.
+
+        One forward pass per batch gives the whole distribution: the fast way to read P(answer) for
+        every single-token answer at once (multi-token answers: use :meth:`score`).
+        """
+        import torch
+
+        prompts = [encode_text(self.tokenizer, render_prompt(self.tokenizer, c)) for c in chats]
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(prompts), self.batch_size):
+                ids, mask, pos = left_padded(prompts[s:s + self.batch_size], self.tokenizer.pad_token_id, self.device)
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits
+                out.append(torch.log_softmax(logits[:, -1].float(), dim=-1).cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
     # -- housekeeping ---------------------------------------------------------------------------
     def _progress(self, what: str, total: int):
         from sublim.finetuning.progress import progress_bar
