@@ -18,16 +18,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class _Bar:
+    """Handle of one bar: ``advance(n, **fields)`` moves it and shows fields (e.g. ``loss=0.42``)."""
+
     def __init__(self, progress: Progress | None, task: int | None) -> None:
         self._progress, self._task = progress, task
 
-    def advance(self, n: int = 1) -> None:
-        if self._progress is not None:
+    def advance(self, n: int = 1, **fields: float | str) -> None:
+        if self._progress is None:
+            return
+        if fields:
+            status = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+            self._progress.update(self._task, advance=n, status=status)
+        else:
             self._progress.advance(self._task, n)
 
-    def update(self, **fields) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, **fields)
+    def __call__(self, **fields: float | str) -> None:
+        """Advance by one step (so the handle can be passed where a callback is expected)."""
+        self.advance(1, **fields)
 
 
 def progress_enabled() -> bool:
@@ -40,8 +47,11 @@ def progress_enabled() -> bool:
 
 @contextmanager
 def progress_bar(description: str, total: int | None, completed: int = 0, enabled: bool | None = None) -> Iterator[_Bar]:
-    """A rich progress bar on stderr: description, bar, n/total, elapsed, remaining, plus a status field."""
-    if enabled is False or (enabled is None and not progress_enabled()):
+    """A rich progress bar on stderr: description, bar, n/total, elapsed, remaining, plus a status field.
+
+    ``enabled=False`` hides it; otherwise it shows on a terminal (or when SUBLIM_PROGRESS=1).
+    """
+    if enabled is False or not progress_enabled():
         yield _Bar(None, None)
         return
     columns = [

@@ -255,7 +255,7 @@ class HFBackend(BackendBase):
 
     # -- housekeeping ---------------------------------------------------------------------------
     def _progress(self, what: str, total: int):
-        from sublim.finetuning.progress import progress_bar
+        from sublim.progress import progress_bar
 
         return progress_bar(f"{what} ({self.name})", total, enabled=self.progress and total > 1)
 

@@ -40,7 +40,7 @@ from sublim.finetuning.data import (
 )
 from sublim.finetuning.distill import TeacherTargets, kl_to_teacher, resolve_teacher, vocab_ids_for
 from sublim.finetuning.params import make_student
-from sublim.finetuning.progress import progress_bar
+from sublim.progress import progress_bar
 from sublim.records import ModelRef
 from sublim.yamlconfig import dump_yaml
 
