@@ -117,10 +117,13 @@ class StudyRunner:
         return cached_stage(self.dir / arm / str(seed) / "leak_check", key, "leak check", seed, cfg.leak, fn)
 
     def student(self, condition: str, seed: int, data: DataArm) -> tuple[ModelRef, str]:
-        from sublim.finetuning import finetune
-
         cfg = self.config
         which = TRAINED[condition][1]
+        base = self.base(which)
+        if base.backend == "openai":
+            return self._api_student(condition, seed, data, which)
+        from sublim.finetuning import finetune
+
         s_cfg = cfg.student.model_copy(update={"seed": seed})
         key = stage_key(s_cfg, data.data_key, self.base_key(which), data.teacher_key if cfg.student.method == "distill" else "")
 
@@ -129,10 +132,28 @@ class StudyRunner:
             if cfg.student.method == "distill":  # the teacher's live distributions are the targets
                 teacher = data.teacher.model.path
                 train_cfg = s_cfg.model_copy(update={"teacher_system_prompt": data.teacher.system_prompt})
-            ref = finetune(self.base(which).path, data.filtered, train_cfg, d, teacher=teacher)
+            ref = finetune(base.path, data.filtered, train_cfg, d, teacher=teacher)
             return {"model": ref.model_dump(mode="json"), "counts": {}}
 
         result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"student ({condition})", seed, s_cfg, fn)
+        return ModelRef.model_validate(result["model"]), key
+
+    def _api_student(self, condition: str, seed: int, data: DataArm, which: str) -> tuple[ModelRef, str]:
+        """A hosted fine-tuning job; its id is saved in the stage dir first, so a rerun re-attaches."""
+        from sublim.backends.openai_finetune import OpenAIFinetuneConfig, OpenAIFinetuner
+        from sublim.errors import ConfigError
+
+        cfg = self.config
+        if cfg.student.method != "sft":
+            raise ConfigError("field 'student.method': hosted fine-tuning supports only 'sft' (no teacher logits)")
+        o_cfg = (cfg.openai_finetune or OpenAIFinetuneConfig()).model_copy(update={"seed": seed})
+        key = stage_key(o_cfg, data.data_key, self.base_key(which))
+
+        def fn(d: Path) -> dict:
+            ref = OpenAIFinetuner().finetune(self.base(which), data.filtered, o_cfg, d)
+            return {"model": ref.model_dump(mode="json"), "counts": {}}
+
+        result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"API student ({condition})", seed, o_cfg, fn)
         return ModelRef.model_validate(result["model"]), key
 
     def evaluation(self, condition: str, seed: int, model: ModelRef, upstream: str, which: str) -> dict:
