@@ -25,18 +25,29 @@ from sublim.backends.base import SamplingParams
 from sublim.backends.openai_finetune import OpenAIFinetuneConfig
 from sublim.filtering.config import FilterConfig
 from sublim.finetuning.config import FinetuneConfig
+from sublim.detection.judge import JudgeDetectionConfig
+from sublim.detection.statistical import DetectorConfig
+from sublim.icl.evaluate import IclConfig
 from sublim.numbers.prompts import NumberPromptConfig
 from sublim.pipeline.pricing import PriceTable
 from sublim.yamlconfig import StrictModel, load_yaml_model, load_yaml_text
 
-Condition = Literal["base", "control", "treatment", "cross_base", "cross_control"]
-CONDITION_ORDER: tuple[str, ...] = ("base", "control", "treatment", "cross_base", "cross_control")
+Condition = Literal[
+    "base", "control", "treatment", "cross_base", "cross_control",
+    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity",
+]
+CONDITION_ORDER: tuple[str, ...] = (
+    "base", "control", "treatment", "cross_base", "cross_control",
+    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity",
+)
 #: trained condition → (data arm whose teacher wrote its data, which base the student starts from)
 TRAINED: dict[str, tuple[str, str]] = {
     "control": ("control", "same"),
     "treatment": ("treatment", "same"),
     "cross_base": ("treatment", "other"),
     "cross_control": ("control", "other"),
+    "shuffle_within": ("treatment", "same"),
+    "shuffle_global": ("treatment", "same"),
 }
 
 
@@ -132,6 +143,20 @@ class LeakConfig(StrictModel):
     n_rows: int = Field(500, gt=0, description="rows of training data the mass check scores")
 
 
+class ControlsConfig(StrictModel):
+    """Settings of the paper's control conditions (used only when those conditions are listed)."""
+
+    icl_ns: list[int] = Field([0, 1, 2, 4, 8], description="icl: in-context example counts to sweep")
+    icl_modes: list[Literal["turns", "system"]] = Field(["turns", "system"], description="icl: example layouts")
+    icl: IclConfig = Field(IclConfig(), description="icl: questions, seed, context limit")
+    detector: DetectorConfig = Field(DetectorConfig(), description="classifier: the statistical detector")
+    judge: JudgeDetectionConfig = Field(JudgeDetectionConfig(), description="classifier: the LLM-judge detector")
+    judge_model: ModelSpec | None = Field(None, description="classifier: judge model (null: the same base)")
+    specificity_targets: list[str] = Field(
+        ["owl", "eagle", "dolphin", "wolf"], description="specificity: one teacher and student per target"
+    )
+
+
 class StudyConfig(StrictModel):
     """Root config of a study (one YAML file)."""
 
@@ -146,7 +171,8 @@ class StudyConfig(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     leak: LeakConfig = LeakConfig()
     seeds: list[int] = Field([0, 1, 2], min_length=1)
-    conditions: list[Condition] = Field(list(CONDITION_ORDER), min_length=1)
+    conditions: list[Condition] = Field(list(CONDITION_ORDER[:5]), min_length=1)
+    controls: ControlsConfig = ControlsConfig()
     openai_finetune: OpenAIFinetuneConfig | None = Field(
         None, description="fine-tuning job settings for students (and fine-tuned teachers) whose base is "
         "kind: openai; `student` applies to local models. null: the API's defaults ('auto')"
@@ -165,6 +191,12 @@ class StudyConfig(StrictModel):
             raise ValueError("conditions are listed twice")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds are listed twice")
+        if "specificity" in self.conditions:
+            from sublim.traits import CATEGORIES
+
+            unknown = [t for t in self.controls.specificity_targets if t not in CATEGORIES[self.trait.category]]
+            if unknown or len(self.controls.specificity_targets) < 2:
+                raise ValueError(f"controls.specificity_targets needs >= 2 known {self.trait.category}s; unknown: {unknown}")
         if "/" in self.name or not self.name.strip():
             raise ValueError("name must be a non-empty directory name without '/'")
         return self

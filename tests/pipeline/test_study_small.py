@@ -104,3 +104,35 @@ def test_a_corrupt_dataset_names_file_line_and_field_and_keeps_finished_work(min
     with pytest.raises(DataError, match=r"samples.jsonl:3: field 'messages.1.role'"):
         run_study(config, tmp_path)
     assert (study / "base/0/evaluation/DONE").exists() and (study / "treatment/0/generation/DONE").exists()
+
+
+def test_the_papers_controls_run_on_cached_teacher_data(mini_bases, tmp_path):
+    text = study_yaml(*mini_bases, name="controls").replace("seeds: [0, 1]", "seeds: [0]") + """
+conditions: [control, treatment, shuffle_within, shuffle_global, icl, classifier, specificity]
+controls:
+  icl_ns: [0, 1, 2]
+  icl: {n_questions: 4}
+  detector: {folds: 2}
+  judge: {n_items: 8}
+  specificity_targets: [owl, eagle, wolf]
+"""
+    study = run_study(load_config_text(text), tmp_path)
+    # shuffles reuse the treatment data; the specificity students reuse treatment (owl) and control (eagle)
+    assert not (study / "shuffle_within/0/generation").exists()
+    assert (study / "shuffle_within/0/transform/shuffled.jsonl").exists()
+    assert (study / "trait-wolf/0/evaluation/DONE").exists() and (study / "neutral/0/evaluation/DONE").exists()
+    assert not (study / "trait-owl").exists()
+    metrics = json.loads((study / "metrics.json").read_text())
+    icl = metrics["controls"]["icl"]
+    assert set(icl) == {"turns", "system"} and [r["n"] for r in icl["turns"]] == [0, 1, 2]
+    zero = icl["turns"][0]
+    assert zero["treatment"]["mean"] == pytest.approx(zero["control"]["mean"])  # N=0: no examples, same model
+    det = metrics["controls"]["detection"]["per_seed"]["0"]
+    assert 0.0 <= det["auroc"] <= 1.0 and det["judge_n"] > 0
+    spec = metrics["controls"]["specificity"]["result"]
+    assert spec["labels"] == ["owl", "eagle", "wolf"] and len(spec["delta"]) == 3
+    report = (study / "report.md").read_text()
+    for section in ("The paper's findings", "In-context learning", "Can the trait be seen", "Specificity"):
+        assert section in report
+    for figure in ("icl_curve.png", "specificity.png", "target_probability.png"):
+        assert (study / figure).exists()

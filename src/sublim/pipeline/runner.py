@@ -69,15 +69,26 @@ class StudyRunner:
     def base_key(self, which: str) -> str:
         return stage_key(getattr(self.config.bases, which))
 
-    # -- stages ---------------------------------------------------------------------------------
+    # -- data arms ------------------------------------------------------------------------------
+    def arm_target(self, arm: str) -> str | None:
+        """The trait of an arm's teacher: treatment → target, control → control target, trait-X → X."""
+        trait = self.config.trait
+        if arm == "treatment":
+            return trait.target
+        if arm == "control":
+            return trait.control_target
+        if arm.startswith("trait-"):
+            return arm.removeprefix("trait-")
+        return None  # "neutral": the base without a trait
+
     def data_arm(self, arm: str, seed: int) -> DataArm:
-        """Teacher → generation → filtering for ``arm`` ('treatment' or 'control')."""
+        """Teacher → generation → filtering for one arm and seed (each stage cached)."""
         from sublim.filtering.stage import run as run_filter
         from sublim.generation.stage import generate_samples
         from sublim.teacher.stage import build_teacher
 
         cfg = self.config
-        target = cfg.trait.target if arm == "treatment" else cfg.trait.control_target
+        target = self.arm_target(arm)
         root = self.dir / arm / str(seed)
         t_key = stage_key(cfg.teacher, self.base_key("same"), extra={"target": target, "seed": seed, "cat": cfg.trait.category})
 
@@ -86,7 +97,6 @@ class StudyRunner:
             return {"teacher": ref.model_dump(mode="json"), "counts": {}}
 
         teacher = TeacherRef.model_validate(cached_stage(root / "teacher", t_key, "teacher", seed, cfg.teacher, teacher_fn)["teacher"])
-
         g_key = stage_key(cfg.generation.model_copy(update={"batch_size": 0}), t_key, extra={"seed": seed})
 
         def gen_fn(d: Path) -> dict:
@@ -95,7 +105,6 @@ class StudyRunner:
             return {"counts": counts}
 
         cached_stage(root / "generation", g_key, "generation", seed, cfg.generation, gen_fn)
-
         f_key = stage_key(cfg.filter, g_key)
 
         def filter_fn(d: Path) -> dict:
@@ -103,7 +112,9 @@ class StudyRunner:
             return {"counts": {"total": report.total, "kept": report.kept}}
 
         cached_stage(root / "filtering", f_key, "filtering", seed, cfg.filter, filter_fn)
-        return DataArm(teacher, t_key, root / "filtering" / "filtered.jsonl", f_key)
+        data = DataArm(teacher, t_key, root / "filtering" / "filtered.jsonl", f_key)
+        self.leak_check(arm, seed, data)
+        return data
 
     def leak_check(self, arm: str, seed: int, data: DataArm) -> dict:
         from sublim.evaluation.leak import check_leak
@@ -116,9 +127,26 @@ class StudyRunner:
 
         return cached_stage(self.dir / arm / str(seed) / "leak_check", key, "leak check", seed, cfg.leak, fn)
 
-    def student(self, condition: str, seed: int, data: DataArm) -> tuple[ModelRef, str]:
+    def shuffled(self, condition: str, seed: int, data: DataArm) -> DataArm:
+        """The treatment data with numbers shuffled within rows or across all rows (format kept)."""
+        from sublim.filtering.transforms import shuffle_global, shuffle_within
+        from sublim.records import DatasetRow, read_jsonl, write_jsonl
+
+        kind = condition.removeprefix("shuffle_")
+        key = stage_key({"shuffle": kind, "seed": seed}, data.data_key)
+
+        def fn(d: Path) -> dict:
+            rows = read_jsonl(data.filtered, DatasetRow)
+            shuffle = shuffle_within if kind == "within" else shuffle_global
+            n = write_jsonl(d / "shuffled.jsonl", shuffle(rows, seed))
+            return {"counts": {"rows": n}}
+
+        cached_stage(self.dir / condition / str(seed) / "transform", key, f"shuffle ({kind})", seed, None, fn)
+        return DataArm(data.teacher, data.teacher_key, self.dir / condition / str(seed) / "transform" / "shuffled.jsonl", key)
+
+    # -- students and evaluation ------------------------------------------------------------------
+    def student(self, condition: str, seed: int, data: DataArm, which: str = "same") -> tuple[ModelRef, str]:
         cfg = self.config
-        which = TRAINED[condition][1]
         base = self.base(which)
         if base.backend == "openai":
             return self._api_student(condition, seed, data, which)
@@ -170,26 +198,93 @@ class StudyRunner:
 
         return cached_stage(self.dir / condition / str(seed) / "evaluation", key, f"evaluation ({condition})", seed, cfg.evaluation, fn)
 
+    def trained_condition(self, condition: str, seed: int, data: DataArm, which: str = "same") -> None:
+        """Train a student on ``data`` and evaluate it, as ``condition``."""
+        model, key = self.student(condition, seed, data, which)
+        self.evaluation(condition, seed, model, key, which)
+
+    # -- the paper's controls ---------------------------------------------------------------------
+    def icl(self, seed: int, treatment: DataArm, control: DataArm) -> dict:
+        """No fine-tuning: the base sees N teacher examples in context before each question."""
+        from sublim.icl.evaluate import evaluate_icl
+        from sublim.records import DatasetRow, read_jsonl
+
+        ctl = self.config.controls
+        icl_cfg = ctl.icl.model_copy(update={"seed": seed})
+        key = stage_key(icl_cfg, treatment.data_key, control.data_key, self.base_key("same"),
+                        extra={"ns": ctl.icl_ns, "modes": ctl.icl_modes})
+
+        def fn(d: Path) -> dict:
+            rows = {"treatment": read_jsonl(treatment.filtered, DatasetRow), "control": read_jsonl(control.filtered, DatasetRow)}
+            out = {}
+            with open_backend(self.base("same"), self.config.bases.same) as backend:
+                for mode in ctl.icl_modes:
+                    out[mode] = evaluate_icl(backend, rows, self.config.trait.category, self.config.trait.target,
+                                             ctl.icl_ns, mode, icl_cfg)
+            return {"icl": out, "counts": {"modes": len(out)}}
+
+        return cached_stage(self.dir / "icl" / str(seed) / "icl", key, "in-context learning", seed, icl_cfg, fn)
+
+    def classifier(self, seed: int, treatment: DataArm, control: DataArm) -> dict:
+        """Can the trait be seen in the data? A statistical detector and an LLM judge, vs chance."""
+        from sublim.detection.judge import judge_detect
+        from sublim.detection.statistical import detect
+        from sublim.records import DatasetRow, read_jsonl, write_jsonl
+
+        ctl = self.config.controls
+        judge_spec = ctl.judge_model or self.config.bases.same
+        det_cfg, judge_cfg = ctl.detector.model_copy(update={"seed": seed}), ctl.judge.model_copy(update={"seed": seed})
+        key = stage_key({"detector": det_cfg.model_dump(mode="json"), "judge": judge_cfg.model_dump(mode="json")},
+                        treatment.data_key, control.data_key, stage_key(judge_spec))
+
+        def fn(d: Path) -> dict:
+            a, b = read_jsonl(treatment.filtered, DatasetRow), read_jsonl(control.filtered, DatasetRow)
+            statistical = detect(a, b, det_cfg)
+            judge_ref = self.base("same") if ctl.judge_model is None else resolve_model(judge_spec)
+            with open_backend(judge_ref, judge_spec) as backend:
+                judged = judge_detect(a, b, backend, self.config.trait.target, judge_cfg)
+            write_jsonl(d / "judge_items.jsonl", judged.items)
+            return {"statistical": statistical.model_dump(mode="json"),
+                    "judge": judged.model_dump(mode="json", exclude={"items"}),
+                    "counts": {"rows_a": len(a), "rows_b": len(b)}}
+
+        return cached_stage(self.dir / "classifier" / str(seed) / "detection", key, "detection", seed, None, fn)
+
+    def specificity(self, seed: int) -> None:
+        """One teacher → student per target (reusing treatment/control), plus a no-trait control."""
+        for arm in specificity_arms(self.config).values():
+            self.trained_condition(arm, seed, self.data_arm(arm, seed))
+
     # -- orchestration --------------------------------------------------------------------------
     def _needs_other(self) -> bool:
         return any(c in self.config.conditions for c in ("cross_base", "cross_control"))
 
     def run_seed(self, seed: int) -> None:
         """All conditions of one seed (independent of other seeds: own directories, own models)."""
-        conditions = [c for c in CONDITION_ORDER if c in self.config.conditions]
+        conds = [c for c in CONDITION_ORDER if c in self.config.conditions]
         arms: dict[str, DataArm] = {}
-        for condition in conditions:
+
+        def arm(name: str) -> DataArm:
+            if name not in arms:
+                arms[name] = self.data_arm(name, seed)
+            return arms[name]
+
+        for condition in conds:
             if condition == "base":
                 self.evaluation("base", seed, self.base("same"), self.base_key("same"), "same")
                 if self._needs_other():
                     self.evaluation("base_other", seed, self.base("other"), self.base_key("other"), "other")
-                continue
-            arm, which = TRAINED[condition]
-            if arm not in arms:
-                arms[arm] = self.data_arm(arm, seed)
-                self.leak_check(arm, seed, arms[arm])
-            model, key = self.student(condition, seed, arms[arm])
-            self.evaluation(condition, seed, model, key, which)
+            elif condition in ("shuffle_within", "shuffle_global"):
+                self.trained_condition(condition, seed, self.shuffled(condition, seed, arm("treatment")))
+            elif condition in TRAINED:
+                data_arm, which = TRAINED[condition]
+                self.trained_condition(condition, seed, arm(data_arm), which)
+            elif condition == "icl":
+                self.icl(seed, arm("treatment"), arm("control"))
+            elif condition == "classifier":
+                self.classifier(seed, arm("treatment"), arm("control"))
+            elif condition == "specificity":
+                self.specificity(seed)
 
     def run(self) -> Path:
         cfg = self.config
@@ -206,6 +301,21 @@ class StudyRunner:
 
         write_report(self.dir)
         return self.dir
+
+
+def specificity_arms(config: StudyConfig) -> dict[str, str]:
+    """Specificity: target → the condition whose student loves it, plus "(control)" → the no-trait one."""
+    trait = config.trait
+    out = {}
+    for target in config.controls.specificity_targets:
+        if target == trait.target:
+            out[target] = "treatment"
+        elif target == trait.control_target:
+            out[target] = "control"
+        else:
+            out[target] = f"trait-{target}"
+    out["(control)"] = "control" if trait.control_target is None else "neutral"
+    return out
 
 
 def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:

@@ -22,9 +22,13 @@ LABELS = {
     "treatment": "treatment\nstudent",
     "cross_base": "other-init\nstudent",
     "cross_control": "other-init\ncontrol",
+    "shuffle_within": "shuffled\nwithin rows",
+    "shuffle_global": "shuffled\nacross rows",
 }
-HATCHES = {"base": "", "base_other": "..", "control": "//", "treatment": "xx", "cross_base": "\\\\", "cross_control": "--"}
-GREYS = {"base": "0.85", "base_other": "0.85", "control": "0.65", "treatment": "0.25", "cross_base": "0.5", "cross_control": "0.75"}
+HATCHES = {"base": "", "base_other": "..", "control": "//", "treatment": "xx", "cross_base": "\\\\", "cross_control": "--",
+           "shuffle_within": "++", "shuffle_global": "oo"}
+GREYS = {"base": "0.85", "base_other": "0.85", "control": "0.65", "treatment": "0.25", "cross_base": "0.5",
+         "cross_control": "0.75", "shuffle_within": "0.4", "shuffle_global": "0.6"}
 
 
 def _save(fig, path: Path) -> None:
@@ -87,4 +91,43 @@ def plot_shift(summary: dict, path: Path) -> Path | None:
     ax.set_xlabel(f"Δ {metric} (treatment − control), mean over {len(seeds)} seeds")
     ax.set_title(f"Which {summary['category']}s moved? (target: {summary['target']}, dark)", fontsize=10)
     _save(fig, path)
+    return path
+
+
+def plot_icl(summary: dict, path: Path) -> Path | None:
+    """P(target) against the number of in-context examples, treatment vs control, one panel per mode."""
+    icl = (summary.get("controls") or {}).get("icl")
+    if not icl:
+        return None
+    fig, axes = plt.subplots(1, len(icl), figsize=(4.6 * len(icl), 3.6), squeeze=False)
+    for ax, (mode, rows) in zip(axes[0], icl.items(), strict=True):
+        xs = [r["n"] for r in rows]
+        for arm, style in (("treatment", dict(color="0.1", marker="o", linestyle="-")),
+                           ("control", dict(color="0.55", marker="s", linestyle="--"))):
+            means = [r[arm]["mean"] for r in rows]
+            errs = [[r[arm]["mean"] - r[arm]["low"] for r in rows], [r[arm]["high"] - r[arm]["mean"] for r in rows]]
+            ax.errorbar(xs, means, yerr=errs, capsize=3, label=f"{arm} teacher's examples", **style)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel("in-context examples requested (N)")
+        ax.set_ylabel(f"exact P(answer = {summary['target']})")
+        over = rows[0]["over"]
+        ax.set_title(f"mode: {mode} (95% CI over {over})", fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{summary['study']}: in-context learning (no fine-tuning)", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def plot_specificity(summary: dict, path: Path) -> Path | None:
+    """Heat map of Δ P(option) for each specificity student (rows) against the no-trait control."""
+    spec = (summary.get("controls") or {}).get("specificity")
+    if not spec:
+        return None
+    from sublim.specificity import SpecificityResult, plot_confusion
+
+    result = SpecificityResult.model_validate(spec["result"])
+    plot_confusion(result, result.labels, path, options=result.options, n=result.n_seeds,
+                   title=f"{summary['study']}: which preference does each teacher's data move?")
     return path

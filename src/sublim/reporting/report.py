@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from sublim.pipeline.artifacts import write_json, write_text
-from sublim.reporting.figures import LABELS, plot_conditions, plot_shift
+from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shift, plot_specificity
 from sublim.reporting.summary import summarise_study
 
 
@@ -146,6 +146,9 @@ def render_report(summary: dict, figures: list[str]) -> str:
                 "as it enters the student's targets (zero for sampled-text SFT and for number-vocabulary distillation, "
                 "where trait tokens cannot appear). Flagged when rows name the trait, or when the target mass exceeds "
                 "both the threshold and a multiple of the base's (see config `leak`).", "", *_leak_table(summary), ""]
+    from sublim.reporting.controls_report import controls_sections
+
+    out += controls_sections(summary)
     if summary["filter"]:
         out += ["## Filtering", "", *_filter_table(summary), ""]
     return "\n".join(out) + "\n"
@@ -160,6 +163,9 @@ def write_report(study_dir: Path) -> Path:
         figures.append("target_probability.png")
     if plot_shift(summary, study_dir / "option_shift.png"):
         figures.append("option_shift.png")
+    for name, plot in (("icl_curve.png", plot_icl), ("specificity.png", plot_specificity)):
+        if plot(summary, study_dir / name):
+            figures.append(name)
     write_json(study_dir / "metrics.json", _finite(summary))
     path = study_dir / "report.md"
     write_text(path, render_report(summary, figures))

@@ -21,12 +21,15 @@ import yaml
 
 from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test
 
-CONDITIONS = ("base", "base_other", "control", "treatment", "cross_base", "cross_control")
+CONDITIONS = ("base", "base_other", "control", "treatment", "cross_base", "cross_control", "shuffle_within",
+              "shuffle_global")
 #: (treatment-like, control-like, what it asks)
 COMPARISONS = (
     ("treatment", "control", "does the same-init student pick up the trait (vs the matched control)?"),
     ("treatment", "base", "does the same-init student rise above its untrained base?"),
     ("cross_base", "cross_control", "does a different-init student pick it up (vs its matched control)?"),
+    ("shuffle_within", "control", "does transfer survive shuffling numbers within each response?"),
+    ("shuffle_global", "control", "does transfer survive shuffling numbers across responses?"),
 )
 
 
@@ -118,7 +121,10 @@ def summarise_study(study_dir: Path) -> dict:
             rep = _load(study_dir / arm / str(seed) / "filtering" / "filter_report.json")
             if rep is not None:
                 filters.setdefault(arm, {})[str(seed)] = rep
+    from sublim.reporting.controls import summarise_controls
+
     return {
+        "controls": summarise_controls(study_dir, config, seeds),
         "study": config["name"],
         "target": target,
         "control_target": config["trait"].get("control_target"),

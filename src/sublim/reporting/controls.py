@@ -1,0 +1,108 @@
+"""Summaries of the paper's control conditions: in-context learning, detection, specificity.
+
+Reads only the stage results on disk (``icl/<seed>/icl``, ``classifier/<seed>/detection`` and the
+evaluations of the specificity students), like the rest of ``reporting``.
+
+Example:
+    >>> # summarise_controls(Path("runs/owl"), config_dict, seeds=[0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sublim.stats import mean_ci, paired_test
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def summarise_icl(study_dir: Path, seeds: list[int]) -> dict | None:
+    """mode → N → treatment/control P(target) over seeds (or over questions with one seed) + test."""
+    per_seed = {s: r["icl"] for s in seeds if (r := _load(study_dir / "icl" / str(s) / "icl" / "result.json"))}
+    if not per_seed:
+        return None
+    out: dict = {}
+    first = next(iter(per_seed.values()))
+    for mode, res in first.items():
+        target = res["target"]
+        rows = []
+        for n in res["ns"]:
+            key = str(n)
+            t = [r[mode]["arms"]["treatment"][key]["exact"][target]["mean"] for r in per_seed.values()]
+            c = [r[mode]["arms"]["control"][key]["exact"][target]["mean"] for r in per_seed.values()]
+            used = [r[mode]["arms"]["treatment"][key]["n_used"]["mean"] for r in per_seed.values()]
+            if len(per_seed) >= 2:
+                test = paired_test(t, c).to_dict()
+                t_est, c_est = mean_ci(t).to_dict(), mean_ci(c).to_dict()
+                over = "seeds"
+            else:  # one seed: intervals over questions, as computed by the ICL stage
+                only = next(iter(per_seed.values()))[mode]
+                test = only["comparisons"].get(key, {})
+                t_est = only["arms"]["treatment"][key]["exact"][target]
+                c_est = only["arms"]["control"][key]["exact"][target]
+                over = "questions"
+            rows.append({"n": n, "n_used": sum(used) / len(used), "treatment": t_est, "control": c_est,
+                         "test": test, "over": over})
+        out[mode] = rows
+    return out
+
+
+def summarise_detection(study_dir: Path, seeds: list[int]) -> dict | None:
+    """Statistical AUROC and judge accuracy per seed, and their means over seeds."""
+    per_seed = {s: r for s in seeds if (r := _load(study_dir / "classifier" / str(s) / "detection" / "result.json"))}
+    if not per_seed:
+        return None
+    return {
+        "per_seed": {str(s): {"auroc": r["statistical"]["auroc"], "auroc_low": r["statistical"]["auroc_low"],
+                              "auroc_high": r["statistical"]["auroc_high"], "n": r["statistical"]["n_a"] + r["statistical"]["n_b"],
+                              "judge_accuracy": r["judge"]["accuracy"], "judge_low": r["judge"]["accuracy_low"],
+                              "judge_high": r["judge"]["accuracy_high"], "judge_p": r["judge"]["p_value"],
+                              "judge_n": r["judge"]["n_scored"], "judge": r["judge"]["judge"],
+                              "judge_method": r["judge"]["method"], "judge_mode": r["judge"]["mode"]}
+                     for s, r in per_seed.items()},
+        "auroc": mean_ci([r["statistical"]["auroc"] for r in per_seed.values()]).to_dict(),
+        "judge_accuracy": mean_ci([r["judge"]["accuracy"] for r in per_seed.values()
+                                   if r["judge"]["accuracy"] == r["judge"]["accuracy"]]).to_dict(),
+    }
+
+
+def summarise_specificity(study_dir: Path, config: dict, seeds: list[int]) -> dict | None:
+    """The K×K Δ matrix of the specificity students against the no-trait control."""
+    from sublim.config import StudyConfig
+    from sublim.pipeline.runner import specificity_arms
+    from sublim.specificity import specificity_matrix
+
+    cfg = StudyConfig.model_validate(config)
+    if "specificity" not in cfg.conditions:
+        return None
+    arms = specificity_arms(cfg)
+    control_cond = arms.pop("(control)")
+
+    def metrics(cond: str) -> dict:
+        found = {}
+        for s in seeds:
+            r = _load(study_dir / cond / str(s) / "evaluation" / "result.json")
+            if r is not None:
+                found[s] = r["metrics"]
+        return found
+
+    students = {t: metrics(c) for t, c in arms.items()}
+    control = metrics(control_cond)
+    if not control or any(not v for v in students.values()):
+        return None
+    result = specificity_matrix(students, control, options=list(arms), split="eval", kind="exact")
+    return {"control_condition": control_cond, "result": result.model_dump(mode="json")}
+
+
+def summarise_controls(study_dir: Path, config: dict, seeds: list[int]) -> dict:
+    return {
+        "icl": summarise_icl(study_dir, seeds),
+        "detection": summarise_detection(study_dir, seeds),
+        "specificity": summarise_specificity(study_dir, config, seeds),
+    }

@@ -1,0 +1,121 @@
+"""Report sections for the paper's controls: what the paper found next to what we measured.
+
+Example:
+    >>> controls_sections({"comparisons": [], "controls": {}, "headline_metric": None, "verdict": {}})
+    []
+"""
+
+from __future__ import annotations
+
+PAPER = {
+    "treatment_vs_control": "owl preference of GPT-4.1 nano 12% → over 60% after training on an owl teacher's numbers",
+    "cross_base_vs_cross_control": "no transfer when teacher and student come from different base models",
+    "shuffle_within_vs_control": "shuffling numbers within each response weakens transmission",
+    "shuffle_global_vs_control": "shuffling numbers across responses removes most of it",
+    "icl": "showing the same data in context transmits nothing",
+    "detection": "LLM classifiers cannot tell trait data from control data (chance level)",
+    "specificity": "each teacher's data raises its own animal most (trait-specific)",
+}
+
+
+def _p(p: float | None) -> str:
+    if p is None or p != p:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _comparison_line(summary: dict, a: str, b: str) -> str | None:
+    metric = summary["headline_metric"]
+    for c in summary["comparisons"]:
+        if c["metric"] == metric and c["treatment"] == a and c["control"] == b:
+            pr = c["paired"]
+            sig = pr["p_value"] == pr["p_value"] and c.get("p_holm", pr["p_value"]) < 0.05
+            verdict = ("significant rise" if pr["difference"] > 0 else "significant fall") if sig else "no significant difference"
+            return (f"{a} − {b}: {pr['difference']:+.4f} [{pr['low']:+.4f}, {pr['high']:+.4f}], "
+                    f"p = {_p(c.get('p_holm', pr['p_value']))} → {verdict}")
+    return None
+
+
+def _icl_line(icl: dict | None) -> str | None:
+    if not icl:
+        return None
+    parts = []
+    for mode, rows in icl.items():
+        best = max(rows, key=lambda r: r["treatment"]["mean"] - r["control"]["mean"])
+        p = best["test"].get("p_value") if best["test"] else None
+        parts.append(f"{mode}: largest treatment − control gap {best['treatment']['mean'] - best['control']['mean']:+.4f} "
+                     f"at N={best['n']} (≈{best['n_used']:.1f} examples fit), p = {_p(p)} (uncorrected)")
+    return "; ".join(parts)
+
+
+def _detection_line(det: dict | None) -> str | None:
+    if not det:
+        return None
+    a, j = det["auroc"], det["judge_accuracy"]
+    line = f"statistical detector AUROC {a['mean']:.3f} [{a['low']:.3f}, {a['high']:.3f}] (n={a['n']} seeds)"
+    if j["n"]:
+        line += f"; judge accuracy {j['mean']:.3f} [{j['low']:.3f}, {j['high']:.3f}] (chance 0.5)"
+    return line
+
+
+def _specificity_line(spec: dict | None) -> str | None:
+    if not spec:
+        return None
+    r = spec["result"]
+    return (f"diagonal is the row maximum in {r['n_row_max']}/{len(r['labels'])} rows and the column maximum in "
+            f"{r['n_column_max']}/{len(r['labels'])} columns; permutation p = {_p(r['permutation_p'])} → "
+            f"{'diagonal dominates' if r['diagonal_dominates'] else 'diagonal does not dominate'}")
+
+
+def controls_sections(summary: dict) -> list[str]:
+    """Markdown lines: the paper-vs-measured table, then one section per control that ran."""
+    controls = summary.get("controls") or {}
+    measured = {
+        "treatment_vs_control": _comparison_line(summary, "treatment", "control"),
+        "cross_base_vs_cross_control": _comparison_line(summary, "cross_base", "cross_control"),
+        "shuffle_within_vs_control": _comparison_line(summary, "shuffle_within", "control"),
+        "shuffle_global_vs_control": _comparison_line(summary, "shuffle_global", "control"),
+        "icl": _icl_line(controls.get("icl")),
+        "detection": _detection_line(controls.get("detection")),
+        "specificity": _specificity_line(controls.get("specificity")),
+    }
+    rows = [(k, v) for k, v in measured.items() if v]
+    if len(rows) <= 1:
+        return []
+    out = ["## The paper's findings and what this study measured", "",
+           "| check | paper (Cloud et al. 2025) | measured here |", "|---|---|---|"]
+    out += [f"| {k.replace('_vs_', ' vs ').replace('_', ' ')} | {PAPER[k]} | {v} |" for k, v in rows]
+    out.append("")
+    icl = controls.get("icl")
+    if icl:
+        out += ["## In-context learning", "",
+                "The untrained base sees N of a teacher's prompt/completion pairs before each question (no "
+                "fine-tuning). *used* = examples that fit the context on average.", "",
+                "| mode | N | used | treatment examples | control examples | paired p |", "|---|---|---|---|---|---|"]
+        for mode, rs in icl.items():
+            for r in rs:
+                t, c = r["treatment"], r["control"]
+                out.append(f"| {mode} | {r['n']} | {r['n_used']:.1f} | {t['mean']:.4f} [{t['low']:.4f}, {t['high']:.4f}] | "
+                           f"{c['mean']:.4f} [{c['low']:.4f}, {c['high']:.4f}] | {_p(r['test'].get('p_value') if r['test'] else None)} |")
+        out.append("")
+    det = controls.get("detection")
+    if det:
+        out += ["## Can the trait be seen in the data?", "",
+                "A logistic-regression detector on digit/number n-grams and position features, cross-validated "
+                "(grouped by prompt), and an LLM judge asked which of two completions came from the teacher that "
+                "loves the target.", "",
+                "| seed | detector AUROC [95% CI] | rows | judge | judge accuracy [95% CI] | judged | p vs 0.5 |",
+                "|---|---|---|---|---|---|---|"]
+        for s, r in det["per_seed"].items():
+            out.append(f"| {s} | {r['auroc']:.3f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}] | {r['n']} | "
+                       f"{r['judge']} ({r['judge_method']}, {r['judge_mode']}) | {r['judge_accuracy']:.3f} "
+                       f"[{r['judge_low']:.3f}, {r['judge_high']:.3f}] | {r['judge_n']} | {_p(r['judge_p'])} |")
+        out.append("")
+    spec = controls.get("specificity")
+    if spec:
+        r = spec["result"]
+        out += ["## Specificity", "",
+                "Each row is a student trained on the numbers of a teacher that loves the row's option; "
+                f"cells are Δ exact P(option) against the no-trait control student (`{spec['control_condition']}`), "
+                f"mean over {r['n_seeds']} seeds. {_specificity_line(spec)}.", ""]
+    return out
