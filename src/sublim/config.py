@@ -23,10 +23,10 @@ from pydantic import Field, model_validator
 
 from sublim.backends.base import SamplingParams
 from sublim.backends.openai_finetune import OpenAIFinetuneConfig
-from sublim.filtering.config import FilterConfig
-from sublim.finetuning.config import FinetuneConfig
 from sublim.detection.judge import JudgeDetectionConfig
 from sublim.detection.statistical import DetectorConfig
+from sublim.filtering.config import FilterConfig
+from sublim.finetuning.config import FinetuneConfig
 from sublim.icl.evaluate import IclConfig
 from sublim.numbers.prompts import NumberPromptConfig
 from sublim.pipeline.pricing import PriceTable
