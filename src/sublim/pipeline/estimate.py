@@ -33,8 +33,9 @@ CHARS_PER_TOKEN = 4.0
 DIGITS_PER_TOKEN = 2.0
 MESSAGE_OVERHEAD = 4  # role markers / separators per chat message
 EVAL_MAX_NEW_TOKENS = 6  # the evaluation stage samples one-word answers with 6 new tokens
-#: assumed share of teacher completions that pass the filter (paper: 23-38% removed for GPT-4.1 nano)
-KEEP_RATE = {"tiny": 0.95, "smollm2": 0.25, "hf": 0.7, "openai": 0.7}
+#: assumed share of teacher completions that pass the filter (paper: 23-38% removed for GPT-4.1 nano;
+#: SmolLM2-135M: 3 of 144 samples passed on our prompts)
+KEEP_RATE = {"tiny": 0.95, "smollm2": 0.03, "hf": 0.7, "openai": 0.7}
 #: tokens/s ≈ k / parameters, capped: (k, cap) per (device, work). Rough calibrations: CPU from
 #: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32,
 #: 2 cores; tiny 0.45M: 3.1k / 5.9k); GPU = one H100, bf16, our guesses for a 7B model: vLLM ~15k
@@ -178,7 +179,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
     api_epochs = _api_epochs(config, prices)
 
     def add(stage: str, spec: ModelSpec, *, samples: int = 0, inp: float = 0, out: float = 0, train: float = 0,
-            rows: int = 0, tuned: bool = False, loads: int = 0) -> None:
+            rows: int = 0, tuned: bool = False, loads: int = 0, out_max: float = 0) -> None:
         if samples == 0 and train == 0:
             return
         label = model_label(spec) + (" (fine-tuned)" if tuned else "")
@@ -193,7 +194,9 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         else:
             params = model_params(spec)
             line.where = _local_device(params, device)
-            secs = _seconds(line.where, params, sampler, out, train, inp)
+            # HF generate runs a batch until its longest row ends: at T=1 that is usually max_new_tokens
+            padded = out_max if (line.where == "cpu" or sampler == "hf") and out_max else out
+            secs = _seconds(line.where, params, sampler, padded, train, inp)
             load = MODEL_LOAD_S["cpu" if line.where == "cpu" else "gpu-large" if (params or 0) >= 1e9 else "gpu-small"]
             line.hours = None if secs is None else (secs + loads * load) / 3600
         lines.append(line)
@@ -207,7 +210,8 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
     n = c["samples_generated"]
     system = size.system if config.teacher.kind == "prompt" else 0
     add("teacher samples", same, samples=n, inp=n * (size.user + system), out=n * size.completion,
-        tuned=config.teacher.kind == "finetuned", loads=n and len(_arms(c)) * seeds)
+        tuned=config.teacher.kind == "finetuned", loads=n and len(_arms(c)) * seeds,
+        out_max=n * c["max_new_tokens"])
     keep = keep_rate if keep_rate is not None else KEEP_RATE[same.kind]
     rows = min(c["training_rows_per_student_max"], math.ceil(config.generation.n_prompts * keep))
     row_tokens = size.user + size.completion
@@ -271,8 +275,8 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
     if any(x.where == "api" and x.training_tokens for x in lines):
         assumptions.append(f"API fine-tuning: {api_epochs} epochs billed")
     if any(x.where in ("gpu", "cpu") for x in lines):
-        assumptions.append(f"local hours from THROUGHPUT (one H100 for GPU, {sampler} sampler; 2 CPU cores) "
-                           "+ model loading per stage: indicative only")
+        assumptions.append(f"local hours from THROUGHPUT (one H100 for GPU, {sampler} sampler; 2 idle CPU cores; "
+                           "HF sampling counted at max_new_tokens per row) + model loading per stage: indicative only")
     return StudyEstimate(
         name=config.name, lines=lines, samples_generated=c["samples_generated"],
         generated_tokens=sum(x.output_tokens for x in gen),
