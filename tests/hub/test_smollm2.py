@@ -26,7 +26,7 @@ QUESTION = "Name your favorite animal using only one word."
 def smollm2_dir() -> Path:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     from sublim.hub import prepare_smollm2
 
     return prepare_smollm2()
