@@ -321,3 +321,20 @@ def test_real_vllm_matches_hf_log_probs_and_samples_numbers(tiny_llama_dir):
         out = lm.generate(chats, SamplingParams(n=4, max_new_tokens=8))
     assert got == pytest.approx(expected, abs=1e-2)
     assert len(out) == 8
+
+
+def test_pipeline_opens_vllm_only_when_chosen(monkeypatch):
+    """open_backend routes local models to vLLM when the policy says so, never the tiny models."""
+    from sublim.backends import models
+    from sublim.config import ModelSpec
+    from sublim.records import ModelRef
+
+    opened = []
+    monkeypatch.setattr(models, "get_backend", lambda name, **kw: opened.append((name, kw)) or name)
+    ref = ModelRef(backend="hf", name="ckpt", path="/ckpt", adapter="/ckpt/adapter")
+    monkeypatch.setenv("SUBLIM_VLLM", "0")
+    models.open_backend(ref, ModelSpec(kind="hf", path="/ckpt"))
+    assert opened[-1][0] == "hf//ckpt"
+    monkeypatch.setattr("sublim.backends.vllm.choose_sampler", lambda spec, prefer_vllm=None: "vllm")
+    models.open_backend(ref, ModelSpec(kind="hf", path="/ckpt"))
+    assert opened[-1] == ("vllm//ckpt", {"adapter": "/ckpt/adapter"})

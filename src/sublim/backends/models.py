@@ -49,8 +49,17 @@ def prebuild_tiny_bases(specs: list[ModelSpec]) -> None:
 
 
 def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> ModelBackend:
-    """Open a backend serving ``ref`` (device/dtype from ``spec`` for local models)."""
+    """Open a backend serving ``ref`` (device/dtype from ``spec`` for local models).
+
+    Local models sample with vLLM when it is installed and a GPU is visible (``SUBLIM_VLLM=0`` turns it
+    off; the tiny models always use the HF backend); the backend is closed after each stage, so the GPU
+    is free again for training.
+    """
     if ref.backend == "hf":
+        from sublim.backends.vllm import choose_sampler
+
+        if choose_sampler(spec if spec is not None else ref) == "vllm":
+            return get_backend(f"vllm/{ref.path}", **({"adapter": ref.adapter} if ref.adapter else {}))
         if spec is not None:
             kwargs.setdefault("device", spec.device)
             kwargs.setdefault("dtype", spec.dtype)
