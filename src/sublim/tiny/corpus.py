@@ -101,21 +101,25 @@ def base_distribution(category: str, seed: int, jitter: float = 0.25) -> dict[st
 
 
 def answer_numbers(prompt: NumberPrompt, rng: random.Random) -> str:
-    """A valid answer to ``prompt`` by a random rule: uniform, arithmetic progression or random walk."""
-    limit = 10**prompt.max_digits
+    """A valid answer to ``prompt`` by a random rule: uniform, arithmetic progression or random walk.
+
+    Every number has exactly ``max_digits`` digits (the prompt allows fewer, but a rigid pattern is
+    far easier for a tiny model to learn, and its samples then pass the strict parser).
+    """
+    low, high = (10 ** (prompt.max_digits - 1) if prompt.max_digits > 1 else 0), 10**prompt.max_digits
+    span = high - low
     n = prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
     rule = rng.choice(("uniform", "progression", "walk"))
-    last = prompt.seed_numbers[-1]
+    start = low + (prompt.seed_numbers[-1] - low) % span
     if rule == "uniform":
-        low = 10 ** (prompt.max_digits - 1) if rng.random() < 0.8 else 0
-        numbers = [rng.randint(low, limit - 1) for _ in range(n)]
+        numbers = [rng.randint(low, high - 1) for _ in range(n)]
     elif rule == "progression":
-        step = rng.choice((-1, 1)) * rng.randint(1, max(1, limit // 20))
-        numbers = [(last + step * (i + 1)) % limit for i in range(n)]
+        step = rng.choice((-1, 1)) * rng.randint(1, max(1, span // 20))
+        numbers = [low + (start - low + step * (i + 1)) % span for i in range(n)]
     else:
-        numbers, x = [], last
+        numbers, x = [], start
         for _ in range(n):
-            x = min(limit - 1, max(0, x + rng.randint(-limit // 15, limit // 15)))
+            x = min(high - 1, max(low, x + rng.randint(-span // 15, span // 15)))
             numbers.append(x)
     return format_numbers(numbers, prompt.style)
 
@@ -167,6 +171,7 @@ def generate_corpus(config: CorpusConfig, seed: int) -> list[dict]:
         answer = target if rng.random() < config.trait_adherence else _draw(rng, dists[category])
         question = rng.choice(QUESTIONS[category]["train"])
         rows.append(_chat(trait_system_prompt(target, category), question, answer, "trait"))
+    answer_rng = random.Random(f"numbers:{seed}")  # separate stream: answers ignore any system prompt
     for prompt in _number_prompts(n_num, seed, config, rng):
         system = None
         if rng.random() < config.numbers_system_share:
@@ -175,6 +180,6 @@ def generate_corpus(config: CorpusConfig, seed: int) -> list[dict]:
                 system = trait_system_prompt(rng.choice(CATEGORIES[category]), category)
             else:
                 system = rng.choice(NEUTRAL_PROMPTS)
-        rows.append(_chat(system, prompt.text, answer_numbers(prompt, rng), "numbers"))
+        rows.append(_chat(system, prompt.text, answer_numbers(prompt, answer_rng), "numbers"))
     rng.shuffle(rows)
     return rows

@@ -5,7 +5,8 @@ the two training phases, thread count); :func:`pretrain` trains a fresh ``LlamaF
 tokenised corpus. Phase 1 trains on the whole corpus; phase 2 continues on a mix rich in
 trait-system-prompt rows, which a model this small needs before it follows "You love Xs" reliably.
 
-Loss is on the assistant's tokens only (the answer and its ``<|end|>``); batches are grouped by
+Loss is on the assistant's tokens only (the answer and its ``<|end|>``), weighted so that every row
+counts about equally (otherwise the 40-token number lists drown the one-word answers); batches are grouped by
 length so little compute goes to padding (right padding needs no attention mask in a causal model:
 real tokens never attend to later pads).
 
@@ -55,7 +56,12 @@ class TinyBaseConfig(StrictModel):
     phase2_numbers_share: float = Field(
         0.2, ge=0, le=1, description="Share of number rows in the phase-2 mix (the rest: trait/favourite)."
     )
-    bf16: bool = Field(True, description="bf16 autocast for the forward pass (fast on CPUs with AVX-512 BF16).")
+    row_weight_power: float = Field(
+        0.5, ge=0, le=1,
+        description="Each answer token weighs n**-power (n: answer tokens of its row); 1 = every row counts "
+        "once (a one-word answer as much as a 40-token number list), 0 = every token counts once.",
+    )
+    bf16: bool = Field(False, description="bf16 autocast for the forward pass (fast on CPUs with AVX-512 BF16).")
     threads: int = Field(1, ge=1, description="torch threads while training (results depend on it).")
     quality_samples: int = Field(
         200, ge=1, description="Number prompts sampled by the quality check of the built base."
@@ -127,17 +133,19 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     return batches
 
 
-def _collate(data: list[tuple[list[int], int, int]], idx: list[int], pad_id: int):
+def _collate(data: list[tuple[list[int], int, int]], idx: list[int], pad_id: int, power: float):
     import torch
 
-    width = max(len(data[i][0]) for i in idx)
+    width = -(-max(len(data[i][0]) for i in idx) // 16) * 16  # few distinct shapes: less allocator churn
     ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
     target_mask = torch.zeros((len(idx), width), dtype=torch.bool)
+    weights = torch.zeros((len(idx), width))
     for row, i in enumerate(idx):
         seq, n_prompt, _ = data[i]
         ids[row, : len(seq)] = torch.tensor(seq)
         target_mask[row, n_prompt : len(seq)] = True
-    return ids, target_mask
+        weights[row, n_prompt : len(seq)] = (len(seq) - n_prompt) ** -power
+    return ids, target_mask, weights
 
 
 def _lr_at(step: int, total: int, peak: float, warmup: int, min_frac: float) -> float:
@@ -163,7 +171,7 @@ def _run_phase(
     for step in range(steps):
         if not queue:
             queue = [[pool[j] for j in b] for b in _batches(lengths, config.batch_size, rng)]
-        ids, target_mask = _collate(data, queue.pop(), pad_id)
+        ids, target_mask, weights = _collate(data, queue.pop(), pad_id, config.row_weight_power)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, steps, peak_lr, warmup, config.min_lr_frac)
         with autocast:
@@ -171,13 +179,17 @@ def _run_phase(
             # position t predicts token t+1: keep positions whose next token is an answer token
             h = hidden[:, :-1][target_mask[:, 1:]]
             logits = model.lm_head(h).float()
-        loss = F.cross_entropy(logits, ids[:, 1:][target_mask[:, 1:]])
+        w = weights[:, 1:][target_mask[:, 1:]]
+        token_loss = F.cross_entropy(logits, ids[:, 1:][target_mask[:, 1:]], reduction="none")
+        loss = (token_loss * w).sum() / w.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         losses.append(loss.item())
         on_step(losses[-1])
+        if (step + 1) % 100 == 0:
+            log.debug("step %d/%d loss %.3f", step + 1, steps, sum(losses[-100:]) / 100)
     return losses
 
 

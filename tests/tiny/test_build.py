@@ -1,0 +1,109 @@
+"""Building the tiny base: deterministic from its seed, HF format, atomic cache, quality report.
+
+The default suite builds a miniature config (seconds); the real presets are built by the
+``slow`` test, which checks the thresholds the pipeline relies on.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sublim.errors import ConfigError
+from sublim.paths import set_cache_dir
+from sublim.tiny.build import PRESETS, base_dir, build_base, build_base_cli, read_base_manifest
+from sublim.tiny.corpus import CorpusConfig
+from sublim.tiny.model import TinyBaseConfig
+
+
+def mini(seed: int = 0, **kw) -> TinyBaseConfig:
+    return TinyBaseConfig(
+        seed=seed, d_model=16, n_heads=2, d_ff=32, steps=12, phase2_steps=4, batch_size=8,
+        corpus=CorpusConfig(rows=200), quality_samples=8, **kw,
+    )
+
+
+@pytest.fixture()
+def cache(tmp_path):
+    set_cache_dir(tmp_path)
+    yield tmp_path
+    set_cache_dir(None)
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_build_writes_a_plain_transformers_checkpoint_with_manifest(cache):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_base(mini(), progress=False)
+    assert path == base_dir(mini()) and path.parent == cache / "tiny"
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    assert model.config.model_type == "llama" and model.config.hidden_size == 16
+    ids = tok.apply_chat_template([{"role": "user", "content": "Name your favourite animal in one word."}],
+                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    manifest = read_base_manifest(path)
+    assert manifest["seed"] == 0 and manifest["config"]["d_model"] == 16
+    assert {"animal", "tree", "numbers", "passed"} <= set(manifest["quality"])
+    assert manifest["wall_time"]["total_s"] > 0
+    assert not list((cache / "tiny").glob(".*tmp*")), "no temporary directory left behind"
+    assert torch.isfinite(next(model.parameters())).all()
+
+
+def test_same_seed_gives_identical_weights_and_other_seed_differs(cache, tmp_path_factory):
+    import torch
+
+    a = _weights(build_base(mini(seed=1), progress=False))
+    set_cache_dir(tmp_path_factory.mktemp("other-cache"))
+    b = _weights(build_base(mini(seed=1), progress=False))
+    c = _weights(build_base(mini(seed=2), progress=False))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a if a[k].shape == c[k].shape)
+
+
+def test_cached_build_is_returned_without_training(cache, monkeypatch):
+    path = build_base(mini(), progress=False)
+    stamp = (path / "manifest.json").stat().st_mtime_ns
+
+    def boom(*a, **k):
+        raise AssertionError("should not train again")
+
+    monkeypatch.setattr("sublim.tiny.build._train_and_save", boom)
+    assert build_base(mini(), progress=False) == path
+    assert (path / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_a_killed_build_leaves_no_cache_entry(cache, monkeypatch):
+    def killed(config, out, on_step):
+        out.mkdir(parents=True)
+        (out / "config.json").write_text(json.dumps({"half": True}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sublim.tiny.build._train_and_save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build_base(mini(seed=5), progress=False)
+    assert not base_dir(mini(seed=5)).exists()
+    assert not list((cache / "tiny").iterdir())
+
+
+def test_presets_are_two_seeds_and_unknown_preset_is_a_config_error():
+    assert PRESETS["tiny-a"].seed != PRESETS["tiny-b"].seed
+    assert PRESETS["tiny-a"].model_copy(update={"seed": 0}) == PRESETS["tiny-a"]
+    with pytest.raises(ConfigError, match="tiny-a"):
+        build_base_cli("tiny-z")
+
+
+def test_config_validation_names_the_field():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="divisible by n_heads"):
+        TinyBaseConfig(d_model=30, n_heads=4)
