@@ -31,18 +31,29 @@ def cache(tmp_path):
     set_cache_dir(None)
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(cache dir, path) of the miniature seed-0 base, built once for this module."""
+    root = tmp_path_factory.mktemp("tiny-cache")
+    set_cache_dir(root)
+    try:
+        yield root, build_base(mini(), progress=False)
+    finally:
+        set_cache_dir(None)
+
+
 def _weights(path):
     from safetensors.torch import load_file
 
     return load_file(str(path / "model.safetensors"))
 
 
-def test_build_writes_a_plain_transformers_checkpoint_with_manifest(cache):
+def test_build_writes_a_plain_transformers_checkpoint_with_manifest(built):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = build_base(mini(), progress=False)
-    assert path == base_dir(mini()) and path.parent == cache / "tiny"
+    cache, path = built
+    assert path.parent == cache / "tiny" and path.name == base_dir(mini()).name
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
     assert model.config.model_type == "llama" and model.config.hidden_size == 16
@@ -58,20 +69,20 @@ def test_build_writes_a_plain_transformers_checkpoint_with_manifest(cache):
     assert torch.isfinite(next(model.parameters())).all()
 
 
-def test_same_seed_gives_identical_weights_and_other_seed_differs(cache, tmp_path_factory):
+def test_same_seed_gives_identical_weights_and_other_seed_differs(built, cache):
     import torch
 
-    a = _weights(build_base(mini(seed=1), progress=False))
-    set_cache_dir(tmp_path_factory.mktemp("other-cache"))
-    b = _weights(build_base(mini(seed=1), progress=False))
+    a = _weights(built[1])
+    b = _weights(build_base(mini(seed=0), progress=False))  # rebuilt from scratch in another cache
     c = _weights(build_base(mini(seed=2), progress=False))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a if a[k].shape == c[k].shape)
 
 
-def test_cached_build_is_returned_without_training(cache, monkeypatch):
-    path = build_base(mini(), progress=False)
+def test_cached_build_is_returned_without_training(built, monkeypatch):
+    cache, path = built
+    monkeypatch.setattr("sublim.paths._override", cache)
     stamp = (path / "manifest.json").stat().st_mtime_ns
 
     def boom(*a, **k):

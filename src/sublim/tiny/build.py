@@ -179,7 +179,8 @@ def build_pair(
     """Build two bases (default: ``tiny-a`` and ``tiny-b``), in two processes when both are missing.
 
     Each process trains with ``config.threads`` threads (1 by default), so on a 2-core machine the
-    pair takes about as long as one base.
+    pair takes about as long as one base. The processes are spawned, so a script that calls this
+    needs the usual ``if __name__ == "__main__":`` guard.
     """
     configs = configs or (PRESETS["tiny-a"], PRESETS["tiny-b"])
     todo = [i for i, c in enumerate(configs) if force or not base_dir(c).is_dir()]

@@ -63,8 +63,8 @@ class CorpusConfig(StrictModel):
     """What the synthetic pretraining corpus contains."""
 
     rows: int = Field(40_000, ge=10, description="Number of chat rows.")
-    frac_favourite: float = Field(0.25, ge=0, le=1, description="Share of favourite-question rows.")
-    frac_trait: float = Field(0.35, ge=0, le=1, description="Share of trait-system-prompt rows.")
+    frac_favourite: float = Field(0.2, ge=0, le=1, description="Share of favourite-question rows.")
+    frac_trait: float = Field(0.45, ge=0, le=1, description="Share of trait-system-prompt rows.")
     trait_adherence: float = Field(
         0.9, ge=0, le=1, description="How often a trait row is answered with its target."
     )

@@ -5,10 +5,12 @@ the two training phases, thread count); :func:`pretrain` trains a fresh ``LlamaF
 tokenised corpus. Phase 1 trains on the whole corpus; phase 2 continues on a mix rich in
 trait-system-prompt rows, which a model this small needs before it follows "You love Xs" reliably.
 
-Loss is on the assistant's tokens only (the answer and its ``<|end|>``), weighted so that every row
-counts about equally (otherwise the 40-token number lists drown the one-word answers); batches are grouped by
-length so little compute goes to padding (right padding needs no attention mask in a causal model:
-real tokens never attend to later pads).
+Loss is on the assistant's tokens only (the answer and its ``<|end|>``), each token weighted by
+n**-row_weight_power (n: answer tokens of its row) so the 40-token number lists do not drown the
+one-word answers. Every batch mixes all row kinds (length-sorted batches of a single kind made the
+tasks fight); it is split into length-sorted micro-batches whose gradients are summed into one step,
+so little compute goes to padding (right padding needs no attention mask in a causal model: real
+tokens never attend to later pads).
 
 Example:
     >>> cfg = TinyBaseConfig(seed=3, d_model=32, steps=10)
@@ -45,19 +47,19 @@ class TinyBaseConfig(StrictModel):
     d_ff: int = Field(384, ge=8, description="Feed-forward (SwiGLU) inner size.")
     max_len: int = Field(256, ge=32, description="Longest sequence (longer rows are dropped).")
     corpus: CorpusConfig = Field(default_factory=CorpusConfig, description="The synthetic corpus.")
-    steps: int = Field(700, ge=1, description="Phase-1 optimiser steps on the whole corpus.")
-    batch_size: int = Field(64, ge=1, description="Rows per step.")
-    lr: float = Field(4e-3, gt=0, description="Peak learning rate of phase 1 (AdamW).")
+    steps: int = Field(1150, ge=1, description="Phase-1 optimiser steps on the whole corpus.")
+    batch_size: int = Field(48, ge=1, description="Rows per step.")
+    lr: float = Field(5e-3, gt=0, description="Peak learning rate of phase 1 (AdamW).")
     warmup_frac: float = Field(0.05, ge=0, lt=1, description="Share of phase-1 steps of linear warmup.")
     min_lr_frac: float = Field(0.1, ge=0, le=1, description="Cosine decay ends at this share of the peak.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    phase2_steps: int = Field(200, ge=0, description="Phase-2 steps on the trait-rich mix (0 = none).")
+    phase2_steps: int = Field(0, ge=0, description="Phase-2 steps on the trait-rich mix (0 = none).")
     phase2_lr: float = Field(2e-3, gt=0, description="Peak learning rate of phase 2 (cosine decay).")
     phase2_numbers_share: float = Field(
         0.2, ge=0, le=1, description="Share of number rows in the phase-2 mix (the rest: trait/favourite)."
     )
     row_weight_power: float = Field(
-        0.5, ge=0, le=1,
+        0.25, ge=0, le=1,
         description="Each answer token weighs n**-power (n: answer tokens of its row); 1 = every row counts "
         "once (a one-word answer as much as a 40-token number list), 0 = every token counts once.",
     )
@@ -120,23 +122,42 @@ def encode_rows(rows: list[dict], tokenizer, max_len: int) -> list[tuple[list[in
     return out
 
 
-def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """One epoch of length-grouped batches: shuffle, sort within chunks of 50 batches, shuffle batches."""
-    order = list(range(len(lengths)))
+def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of random batches (each mixes all row kinds, so every step sees every task)."""
+    order = list(range(n))
     rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lengths.__getitem__)
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _pad16(n: int) -> int:
+    return -(-n // 16) * 16
+
+
+def _micro_batches(idx: list[int], lengths: dict[int, int], overhead: int = 512) -> list[list[int]]:
+    """Split a batch into length-sorted micro-batches that minimise padded tokens + a per-forward cost.
+
+    Gradients of the micro-batches are summed into one optimiser step, so a batch of short chat rows
+    and long number rows costs about its real token count instead of batch × longest row.
+    """
+    rows = sorted(idx, key=lengths.__getitem__)
+    best = [0.0] + [float("inf")] * len(rows)  # best[j]: cost of splitting rows[:j]
+    cut = [0] * (len(rows) + 1)
+    for j in range(1, len(rows) + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * _pad16(lengths[rows[j - 1]]) + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    out, j = [], len(rows)
+    while j:
+        out.append(rows[cut[j] : j])
+        j = cut[j]
+    return out[::-1]
 
 
 def _collate(data: list[tuple[list[int], int, int]], idx: list[int], pad_id: int, power: float):
     import torch
 
-    width = -(-max(len(data[i][0]) for i in idx) // 16) * 16  # few distinct shapes: less allocator churn
+    width = _pad16(max(len(data[i][0]) for i in idx))  # few distinct shapes: less allocator churn
     ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
     target_mask = torch.zeros((len(idx), width), dtype=torch.bool)
     weights = torch.zeros((len(idx), width))
@@ -162,7 +183,7 @@ def _run_phase(
     import torch
     import torch.nn.functional as F
 
-    lengths = [len(data[i][0]) for i in pool]
+    lengths = {i: len(data[i][0]) for i in pool}
     queue: list[list[int]] = []
     losses = []
     autocast = (
@@ -170,24 +191,29 @@ def _run_phase(
     )
     for step in range(steps):
         if not queue:
-            queue = [[pool[j] for j in b] for b in _batches(lengths, config.batch_size, rng)]
-        ids, target_mask, weights = _collate(data, queue.pop(), pad_id, config.row_weight_power)
+            queue = [[pool[j] for j in b] for b in _batches(len(pool), config.batch_size, rng)]
+        batch = queue.pop()
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, steps, peak_lr, warmup, config.min_lr_frac)
-        with autocast:
-            hidden = model.model(input_ids=ids).last_hidden_state
-            # position t predicts token t+1: keep positions whose next token is an answer token
-            h = hidden[:, :-1][target_mask[:, 1:]]
-            logits = model.lm_head(h).float()
-        w = weights[:, 1:][target_mask[:, 1:]]
-        token_loss = F.cross_entropy(logits, ids[:, 1:][target_mask[:, 1:]], reduction="none")
-        loss = (token_loss * w).sum() / w.sum()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts = [_collate(data, mb, pad_id, config.row_weight_power) for mb in _micro_batches(batch, lengths)]
+        total_weight = sum(w.sum() for _, _, w in parts)
+        step_loss = 0.0
+        for ids, target_mask, weights in parts:
+            with autocast:
+                hidden = model.model(input_ids=ids).last_hidden_state
+                # position t predicts token t+1: keep positions whose next token is an answer token
+                h = hidden[:, :-1][target_mask[:, 1:]]
+                logits = model.lm_head(h).float()
+            w = weights[:, 1:][target_mask[:, 1:]]
+            token_loss = F.cross_entropy(logits, ids[:, 1:][target_mask[:, 1:]], reduction="none")
+            loss = (token_loss * w).sum() / total_weight
+            loss.backward()
+            step_loss += loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        losses.append(loss.item())
-        on_step(losses[-1])
+        losses.append(step_loss)
+        on_step(step_loss)
         if (step + 1) % 100 == 0:
             log.debug("step %d/%d loss %.3f", step + 1, steps, sum(losses[-100:]) / 100)
     return losses
