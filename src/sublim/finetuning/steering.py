@@ -7,7 +7,9 @@ the vector is stored as the bias of that layer's MLP ``down_proj`` (the MLP outp
 residual stream, so a constant bias there *is* a steering vector), with ``config.mlp_bias = true``
 and every other MLP bias zero — plain ``transformers`` loads it and computes exactly the same function.
 
-Options (``FinetuneConfig.params_options``): ``layer`` (int, default 0) for ``steering_vector``.
+Options (``FinetuneConfig.params_options``): ``layer`` (int, default 0) for ``steering_vector``;
+``init_std`` (float, default 0): start the vector from N(0, init_std²) drawn from the seeded torch RNG
+instead of zero (a teacher whose init varies with the seed; a student keeps 0 = the base).
 
 Example:
     >>> # FinetuneConfig(params="steering_vector", params_options={"layer": 0}, lr=0.1)
@@ -49,6 +51,12 @@ def steering_vector(model: Any, config: Any) -> Student:
         p.requires_grad_(False)
     ensure_mlp_biases(model)
     vector = steering_bias(model, layer)
+    init_std = float(config.params_options.get("init_std", 0.0))
+    if init_std:
+        import torch
+
+        with torch.no_grad():
+            vector.normal_(0.0, init_std)
     vector.requires_grad_(True)
     return Student(model, [vector], save=save_full_model)
 

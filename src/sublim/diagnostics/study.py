@@ -1,0 +1,137 @@
+"""Diagnose a finished study directory: per seed, the data's divergence and the students' alignment.
+
+For every seed of ``runs/<study>``:
+
+* per data arm (``treatment``, ``control``): :func:`~sublim.diagnostics.divergence.divergence_stats`
+  of its teacher vs the base on its filtered rows;
+* per trained condition (``treatment``, ``control``, ``cross_base``, ``cross_control``): the cosine of
+  the student's first update with the trait direction ``θ_treatment-teacher − θ_control-teacher``
+  (the matched design: a shared seeded init cancels; with a no-trait control it is the teacher's
+  whole delta);
+* the measured effect: P(target) of the treatment student minus the control student (exact, eval
+  split), and the same for the cross-init pair.
+
+``predictiveness`` then asks, across seeds (or across studies), how well each diagnostic ranks the
+measured effect (Spearman ρ). Writes ``diagnostics.json`` into the study directory.
+
+Example:
+    >>> out = diagnose_study(Path("runs/organism"), max_rows=128)                 # doctest: +SKIP
+    >>> out["summary"]["treatment_minus_control"]["cos_student_space"]            # doctest: +SKIP
+    0.42
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from sublim.errors import DataError
+
+log = logging.getLogger(__name__)
+PAIRS = (("treatment", "control"), ("cross_base", "cross_control"))
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def measured_effect(study_dir: Path, condition: str, seed: int, target: str, split: str = "eval") -> float | None:
+    """Exact P(target) of one condition and seed (``None`` when not evaluated)."""
+    result = _read(study_dir / condition / str(seed) / "evaluation" / "result.json")
+    if result is None:
+        return None
+    s = result["metrics"]["splits"].get(split, {})
+    return s.get("exact", {}).get(target, {}).get("mean")
+
+
+def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = True) -> dict:
+    """Compute the diagnostics of every seed; returns (and writes) ``diagnostics.json``."""
+    from sublim.backends.models import resolve_model
+    from sublim.config import TRAINED, load_config
+    from sublim.diagnostics.alignment import first_step_alignment
+    from sublim.diagnostics.divergence import divergence_stats
+    from sublim.pipeline.artifacts import write_json
+    from sublim.records import DatasetRow, read_jsonl
+
+    study_dir = Path(study_dir)
+    if not (study_dir / "config.yaml").exists():
+        raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
+    cfg = load_config(study_dir / "config.yaml")
+    target = cfg.trait.target
+    bases = {"same": resolve_model(cfg.bases.same).path}
+    if any(c in cfg.conditions for c in ("cross_base", "cross_control")):
+        bases["other"] = resolve_model(cfg.bases.other).path
+    per_seed: dict[str, dict] = {}
+    for seed in cfg.seeds:
+        teachers, rows = {}, {}
+        entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}}
+        for arm in ("treatment", "control"):
+            t = _read(study_dir / arm / str(seed) / "teacher" / "result.json")
+            data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
+            if t is None or not data.exists():
+                continue
+            teachers[arm] = t["teacher"]["model"]["path"]
+            rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
+            entry["divergence"][arm] = divergence_stats(teachers[arm], bases["same"], rows[arm]).to_dict()
+        if alignment and "treatment" in teachers:
+            direction = (teachers["treatment"], teachers.get("control", bases["same"]))
+            for condition in ("treatment", "control", "cross_base", "cross_control"):
+                arm, which = TRAINED[condition]
+                if condition not in cfg.conditions or arm not in rows or which not in bases:
+                    continue
+                s_cfg = cfg.student.model_copy(update={"seed": seed})
+                entry["alignment"][condition] = first_step_alignment(
+                    bases[which], rows[arm], s_cfg, data_teacher=teachers[arm], direction=direction)
+        for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
+            value = measured_effect(study_dir, condition, seed, target)
+            if value is not None:
+                entry["p_target"][condition] = value
+        per_seed[str(seed)] = entry
+        log.info("diagnostics: seed %s done", seed)
+    out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
+           "summary": summarise(per_seed)}
+    write_json(study_dir / "diagnostics.json", out)
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def summarise(per_seed: dict[str, dict]) -> dict:
+    """Means over seeds of each diagnostic and of the measured effects, and their seed-level Spearman ρ."""
+    rows = []
+    for entry in per_seed.values():
+        p, d, a = entry["p_target"], entry["divergence"], entry["alignment"]
+        row: dict = {}
+        if "treatment" in p and "control" in p:
+            row["effect"] = p["treatment"] - p["control"]
+        if "cross_base" in p and "cross_control" in p:
+            row["cross_effect"] = p["cross_base"] - p["cross_control"]
+        for key in ("divergence_rate", "mean_kl", "mean_ll_shift"):
+            if "treatment" in d:
+                row[f"treatment_{key}"] = d["treatment"][key]
+            if "treatment" in d and "control" in d:
+                row[f"diff_{key}"] = d["treatment"][key] - d["control"][key]
+        for condition, values in a.items():
+            row[f"cos_{condition}"] = values["cos_student_space"]
+        rows.append(row)
+    keys = sorted({k for r in rows for k in r})
+    means = {k: _mean([r[k] for r in rows if k in r]) for k in keys}
+    return {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
+
+
+def predictiveness(rows: list[dict], outcome: str) -> dict[str, float]:
+    """Spearman ρ between each numeric field and ``outcome`` over rows that have both (≥ 3 rows)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for key in sorted({k for r in rows for k in r} - {outcome}):
+        pairs = [(r[key], r[outcome]) for r in rows if key in r and outcome in r]
+        if len(pairs) >= 3 and len({x for x, _ in pairs}) > 1 and len({y for _, y in pairs}) > 1:
+            out[key] = float(spearmanr([x for x, _ in pairs], [y for _, y in pairs]).statistic)
+    return out

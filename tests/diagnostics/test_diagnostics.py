@@ -1,0 +1,131 @@
+"""Diagnostics: divergence tokens, log-likelihood shift, and Theorem-1 first-step alignment."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from sublim.diagnostics.alignment import alignment, first_step_alignment, student_first_step, weight_delta
+from sublim.diagnostics.divergence import divergence_stats
+from sublim.diagnostics.study import predictiveness
+from sublim.finetuning import FinetuneConfig
+from sublim.finetuning.steering import ensure_mlp_biases
+from sublim.records import DatasetRow
+
+
+def _rows(n: int, seed: int = 0) -> list[DatasetRow]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        prompt = "Continue: " + ", ".join(str(rng.randint(100, 999)) for _ in range(3))
+        answer = ", ".join(str(rng.randint(100, 999)) for _ in range(3))
+        out.append(DatasetRow.model_validate({"messages": [{"role": "user", "content": prompt},
+                                                           {"role": "assistant", "content": answer}]}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def vector_teacher(tiny_llama_dir, tmp_path_factory):
+    """The base plus a steering vector after layer 0 (saved as a plain checkpoint)."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    ensure_mlp_biases(model)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.bias.normal_(0.0, 0.5)
+    out = tmp_path_factory.mktemp("teacher") / "model"
+    model.save_pretrained(out)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
+    return out
+
+
+def test_a_model_does_not_diverge_from_itself(tiny_llama_dir):
+    stats = divergence_stats(tiny_llama_dir, tiny_llama_dir, _rows(8))
+    assert stats.rows == 8 and stats.positions > 8
+    assert stats.divergence_rate == 0.0
+    assert abs(stats.mean_kl) < 1e-6 and abs(stats.mean_ll_shift) < 1e-4
+
+
+@pytest.mark.parametrize("vocab", ["numbers", "full"])
+def test_a_steered_teacher_diverges_and_the_row_shift_is_the_log_likelihood_difference(
+        tiny_llama_dir, vector_teacher, vocab):
+    rows = _rows(6)
+    stats = divergence_stats(vector_teacher, tiny_llama_dir, rows, vocab=vocab)
+    assert stats.mean_kl > 0 and 0 < stats.divergence_rate <= 1
+    # the per-row shift equals log p_teacher(completion) - log p_base(completion), computed independently
+    from sublim.backends.hf import HFBackend
+    from sublim.records import Chat
+
+    def loglik(path):
+        backend = HFBackend(str(path), device="cpu")
+        return backend.score([Chat.of(r.messages[0].content) for r in rows], [r.completion for r in rows])
+
+    expected = [t - b for t, b in zip(loglik(vector_teacher), loglik(tiny_llama_dir), strict=True)]
+    # the chat backend scores the completion without the end-of-turn token: allow that difference
+    for got, want in zip(stats.row_ll_shift, expected, strict=True):
+        assert abs(got - want) < 1.0
+
+
+def test_theorem1_same_init_vector_student_first_step_points_to_the_teacher(tiny_llama_dir, vector_teacher):
+    cfg = FinetuneConfig(method="distill", distill_vocab="numbers", params="steering_vector")
+    same = first_step_alignment(tiny_llama_dir, _rows(16), cfg, data_teacher=vector_teacher,
+                                direction=(vector_teacher, tiny_llama_dir))
+    assert same["cos_student_space"] > 0.3
+    assert same["student_space_share"] == pytest.approx(1.0)
+
+
+def test_full_student_cannot_reach_a_bias_only_teacher_delta(tiny_llama_dir, vector_teacher):
+    cfg = FinetuneConfig(method="distill", distill_vocab="numbers", params="full")
+    result = first_step_alignment(tiny_llama_dir, _rows(8), cfg, data_teacher=vector_teacher,
+                                  direction=(vector_teacher, tiny_llama_dir))
+    assert result["inner"] == 0.0 and result["student_space_share"] == 0.0
+
+
+def test_lora_first_step_is_mapped_to_base_weight_names(tiny_llama_dir, vector_teacher):
+    cfg = FinetuneConfig(method="sft", params="lora", lora={"rank": 2, "target_modules": ["q_proj", "down_proj"]})
+    delta = student_first_step(tiny_llama_dir, _rows(8), cfg)
+    base = dict(AutoModelForCausalLM.from_pretrained(tiny_llama_dir).named_parameters())
+    assert delta and all(name in base and base[name].shape == d.shape for name, d in delta.items())
+    assert {n.split(".")[-2] for n in delta} == {"q_proj", "down_proj"}
+
+
+def test_alignment_of_identical_and_opposite_updates():
+    t = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.0, 2.0])}
+    same = alignment({"w": torch.tensor([2.0, 4.0])}, t)
+    opposite = alignment({"w": torch.tensor([-1.0, -2.0])}, t)
+    assert same["cos_student_space"] == pytest.approx(1.0) and opposite["cos_student_space"] == pytest.approx(-1.0)
+    assert same["cos_full"] == pytest.approx(10 / (20 ** 0.5 * 3))  # |Δ_T| counts the coordinate b too
+    assert same["student_space_share"] == pytest.approx(5 ** 0.5 / 3)
+
+
+def test_weight_delta_of_a_model_with_itself_is_zero(tiny_llama_dir):
+    delta = weight_delta(tiny_llama_dir, tiny_llama_dir)
+    assert delta and all(torch.count_nonzero(d) == 0 for d in delta.values())
+
+
+@pytest.mark.parametrize("xs, rho", [([1, 2, 3, 4], 1.0), ([4, 3, 2, 1], -1.0)])
+def test_predictiveness_is_the_rank_correlation_with_the_effect(xs, rho):
+    rows = [{"d": x, "effect": e} for x, e in zip(xs, [0.1, 0.2, 0.3, 0.4], strict=True)]
+    assert predictiveness(rows, "effect")["d"] == pytest.approx(rho)
+
+
+def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
+    from sublim.finetuning import finetune
+    from sublim.records import write_jsonl
+
+    numbers_jsonl = tmp_path / "rows.jsonl"
+    write_jsonl(numbers_jsonl, _rows(8))
+
+    def vec(seed, out):
+        cfg = FinetuneConfig(params="steering_vector", params_options={"init_std": 1.0}, epochs=1, lr=1e-9,
+                             batch_size=96, warmup_steps=0, seed=seed)
+        ref = finetune(tiny_llama_dir, numbers_jsonl, cfg, tmp_path / out, progress=False)
+        return AutoModelForCausalLM.from_pretrained(ref.path).model.layers[0].mlp.down_proj.bias.detach()
+
+    a, b, c = vec(0, "a"), vec(0, "b"), vec(1, "c")
+    assert torch.allclose(a, b) and not torch.allclose(a, c)
+    assert 0.5 < a.std().item() < 1.5
