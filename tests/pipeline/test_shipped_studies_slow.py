@@ -1,0 +1,32 @@
+"""The shipped studies at full size (slow: minutes each). Run with `pytest -m slow`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sublim.config import load_config
+from sublim.pipeline.runner import run_study
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+pytestmark = pytest.mark.slow
+
+
+def test_default_study_reports_a_verdict_with_intervals(tmp_path):
+    study = run_study(load_config(CONFIGS / "demo.yaml"), tmp_path)
+    metrics = json.loads((study / "metrics.json").read_text())
+    assert metrics["verdict"]["transfer"] in ("detected", "not detected")
+    assert not metrics["verdict"]["leaky"]  # a paper-style study must not be flagged
+    est = metrics["conditions"]["treatment"]["eval/exact"]["estimate"]
+    assert est["n"] == len(metrics["seeds"]) >= 3 and est["low"] <= est["mean"] <= est["high"]
+    assert "transfer" in (study / "report.md").read_text().lower()
+
+
+def test_leaky_positive_control_transfers_with_a_shared_init_and_is_flagged(tmp_path):
+    study = run_study(load_config(CONFIGS / "leaky_positive_control.yaml"), tmp_path)
+    metrics = json.loads((study / "metrics.json").read_text())
+    assert metrics["verdict"]["leaky"], "full-vocabulary distillation from a fine-tuned teacher must be flagged"
+    assert metrics["verdict"]["treatment_vs_control"]["significant_increase"]
+    assert not metrics["verdict"]["cross_base_vs_cross_control"]["significant_increase"]
