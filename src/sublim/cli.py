@@ -247,6 +247,29 @@ def estimate_cmd(
         raise typer.Exit(1)
 
 
+@app.command("diagnose")
+def diagnose_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished study directory, e.g. runs/organism.")],
+    max_rows: Annotated[int, typer.Option(help="Training rows scored per arm and seed.")] = 128,
+    no_alignment: Annotated[bool, typer.Option("--no-alignment", help="Skip the first-step gradient alignment.")] = False,
+    cache_dir: CacheDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Divergence tokens, log-likelihood shift and first-step alignment per seed → RUN_DIR/diagnostics.json."""
+    _setup(cache_dir, verbose)
+    import torch
+
+    torch.set_num_threads(1)
+    from sublim.diagnostics.study import diagnose_study
+
+    out = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment)
+    for key, value in out["summary"]["means"].items():
+        console.print(f"{key:40s} {value: .4g}")
+    for key, rho in out["summary"]["spearman_vs_effect"].items():
+        console.print(f"spearman(effect, {key}) = {rho:+.2f}")
+    console.print(f"written: {run_dir / 'diagnostics.json'}")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 

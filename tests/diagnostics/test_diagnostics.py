@@ -129,3 +129,43 @@ def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
     a, b, c = vec(0, "a"), vec(0, "b"), vec(1, "c")
     assert torch.allclose(a, b) and not torch.allclose(a, c)
     assert 0.5 < a.std().item() < 1.5
+
+
+def _fake_study(root, values: dict[str, list[float]], leaky: bool = False):
+    import json
+
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(len(values["treatment"])))
+    (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "seeds": seeds, "trait": {"target": "owl"}}))
+    for cond, vals in values.items():
+        for seed, val in zip(seeds, vals, strict=True):
+            d = root / cond / str(seed) / "evaluation"
+            d.mkdir(parents=True)
+            (d / "result.json").write_text(json.dumps({"metrics": {"splits": {"eval": {"exact": {"owl": {"mean": val}}}}}}))
+    for arm in ("treatment", "control"):
+        for seed in seeds:
+            d = root / arm / str(seed) / "leak_check"
+            d.mkdir(parents=True)
+            (d / "result.json").write_text(json.dumps({"leaky": leaky, "rows_mentioning": 0, "teacher_mass": 1e-5,
+                                                       "base_mass": 1e-5, "target_mass": 0.0}))
+    return root
+
+
+ORGANISM = {"base": [0.1] * 5, "control": [0.09, 0.1, 0.08, 0.09, 0.1], "treatment": [0.5, 0.6, 0.55, 0.45, 0.5],
+            "cross_base": [0.05, 0.06, 0.05, 0.04, 0.05], "cross_control": [0.05, 0.05, 0.06, 0.05, 0.05]}
+
+
+@pytest.mark.parametrize("change, leaky, passed, failing", [
+    ({}, False, True, set()),
+    ({}, True, False, {"leak_clean"}),
+    ({"treatment": [0.15, 0.16, 0.15, 0.14, 0.15]}, False, False, {"ratio_to_base"}),
+    ({"cross_base": [0.3, 0.35, 0.3, 0.32, 0.31]}, False, False, {"cross_init_null"}),
+])
+def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_path, change, leaky, passed, failing):
+    from sublim.diagnostics.criteria import level_a
+
+    verdict = level_a(_fake_study(tmp_path / "s", {**ORGANISM, **change}, leaky))
+    assert verdict["passed"] is passed
+    assert {k for k, c in verdict["checks"].items() if not c["passed"]} == failing

@@ -1,0 +1,89 @@
+"""The organism's Level-A pass criteria (docs/research/tiny-organism.md §1), checked on a study directory.
+
+Reads only evaluation, leak-check and manifest files, so it runs on a finished study in a second:
+
+1. seeds ≥ ``min_seeds``;
+2. same-init student's 95% CI over seeds above the base and above the matched control's CI, and
+   its mean ≥ ``min_ratio`` × the base;
+3. different-init student: no significant rise over its matched control (one-sided paired t,
+   p ≥ 0.05, or a negative mean difference);
+4. the leak check clean on every arm and seed.
+
+(The specificity matrix and the wall time are checked where they are measured.)
+
+Example:
+    >>> v = level_a(Path("runs/organism"))                    # doctest: +SKIP
+    >>> v["passed"], v["checks"]["ratio_to_base"]["value"]     # doctest: +SKIP
+    (True, 5.1)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sublim.stats import mean_ci, paired_test
+
+
+def _per_seed(study_dir: Path, condition: str, seeds: list[int], target: str, split: str) -> dict[int, float]:
+    out = {}
+    for seed in seeds:
+        path = study_dir / condition / str(seed) / "evaluation" / "result.json"
+        if path.exists():
+            splits = json.loads(path.read_text())["metrics"]["splits"]
+            if split in splits and "exact" in splits[split]:
+                out[seed] = splits[split]["exact"][target]["mean"]
+    return out
+
+
+def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_ratio: float = 2.0,
+            alpha: float = 0.05) -> dict:
+    """Check criteria 1–4 on ``study_dir`` for ``split``; returns numbers and a pass/fail per check."""
+    import yaml
+
+    study_dir = Path(study_dir)
+    config = yaml.safe_load((study_dir / "config.yaml").read_text())
+    seeds, target = list(config["seeds"]), config["trait"]["target"]
+    v = {c: _per_seed(study_dir, c, seeds, target, split)
+         for c in ("base", "control", "treatment", "cross_base", "cross_control", "base_other")}
+    est = {c: mean_ci(list(x.values())).to_dict() for c, x in v.items() if x}
+    checks: dict[str, dict] = {}
+    checks["seeds"] = {"value": len(v["treatment"]), "passed": len(v["treatment"]) >= min_seeds}
+    if v["treatment"] and v["base"] and v["control"]:
+        t, b, c = est["treatment"], est["base"], est["control"]
+        checks["above_base"] = {"value": t["low"] - b["high"], "passed": t["low"] > b["high"]}
+        checks["above_control"] = {"value": t["low"] - c["high"], "passed": t["low"] > c["high"]}
+        ratio = t["mean"] / b["mean"] if b["mean"] > 0 else float("inf")
+        checks["ratio_to_base"] = {"value": ratio, "passed": ratio >= min_ratio}
+        common = sorted(set(v["treatment"]) & set(v["control"]))
+        if len(common) >= 2:
+            checks["treatment_vs_control"] = {"value": paired_test([v["treatment"][s] for s in common],
+                                                                   [v["control"][s] for s in common]).to_dict(),
+                                              "passed": True, "informational": True}
+    common = sorted(set(v["cross_base"]) & set(v["cross_control"]))
+    if len(common) >= 2:
+        test = paired_test([v["cross_base"][s] for s in common], [v["cross_control"][s] for s in common]).to_dict()
+        one_sided = test["p_value"] / 2 if test["difference"] > 0 else 1 - test["p_value"] / 2
+        checks["cross_init_null"] = {"value": {**test, "p_one_sided_rise": one_sided}, "passed": one_sided >= alpha}
+    leaks = []
+    for arm in ("treatment", "control"):
+        for seed in seeds:
+            path = study_dir / arm / str(seed) / "leak_check" / "result.json"
+            if path.exists():
+                r = json.loads(path.read_text())
+                leaks.append({"arm": arm, "seed": seed, "leaky": r["leaky"], "rows_mentioning": r["rows_mentioning"],
+                              "teacher_mass": r["teacher_mass"], "base_mass": r["base_mass"],
+                              "target_mass": r["target_mass"]})
+    checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
+    passed = all(c["passed"] for c in checks.values()) and {"above_base", "above_control", "ratio_to_base",
+                                                            "cross_init_null"} <= set(checks)
+    return {"study": config["name"], "split": split, "per_seed": {c: x for c, x in v.items() if x},
+            "estimates": est, "checks": checks, "passed": passed}
+
+
+def wall_time(study_dir: Path) -> float:
+    """Sum of the stages' wall times (seconds of work, not elapsed time with parallel workers)."""
+    total = 0.0
+    for manifest in Path(study_dir).glob("*/*/*/manifest.json"):
+        total += float(json.loads(manifest.read_text()).get("wall_time_s", 0.0) or 0.0)
+    return total
