@@ -93,8 +93,8 @@ def welch_test(treatment: Sequence[float], control: Sequence[float], confidence:
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        p = 0.0 if diff != 0 else 1.0
-        return Comparison(diff, diff, diff, p, float("inf") if diff else 0.0, "welch", len(a), len(b))
+        p, effect = (0.0, math.copysign(float("inf"), diff)) if diff != 0 else (1.0, 0.0)
+        return Comparison(diff, diff, diff, p, effect, "welch", len(a), len(b))
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     t = diff / se
     p = float(2 * st.t.sf(abs(t), dof))
@@ -114,9 +114,9 @@ def paired_test(treatment: Sequence[float], control: Sequence[float], confidence
     if len(d) < 2:
         return Comparison(est.mean, est.low, est.high, float("nan"), float("nan"), "paired-t", len(a), len(b))
     sd = float(d.std(ddof=1))
-    if sd == 0:
-        p = 0.0 if est.mean != 0 else 1.0
-        return Comparison(est.mean, est.mean, est.mean, p, float("inf"), "paired-t", len(a), len(b))
+    if sd == 0:  # every pair differs by the same amount: certain if non-zero, no effect if zero
+        p, effect = (0.0, math.copysign(float("inf"), est.mean)) if est.mean != 0 else (1.0, 0.0)
+        return Comparison(est.mean, est.mean, est.mean, p, effect, "paired-t", len(a), len(b))
     t = est.mean / (sd / math.sqrt(len(d)))
     p = float(2 * st.t.sf(abs(t), len(d) - 1))
     return Comparison(est.mean, est.low, est.high, p, est.mean / sd, "paired-t", len(a), len(b))

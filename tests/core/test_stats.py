@@ -49,3 +49,10 @@ def test_holm_is_monotone_and_conservative():
     assert adj[0] == pytest.approx(0.03)
     assert all(a >= p for a, p in zip(adj, [0.01, 0.04, 0.03], strict=True))
     assert adj[1] >= adj[2] >= adj[0]
+
+
+def test_identical_arms_have_no_effect_not_an_infinite_one():
+    same = paired_test([0.2, 0.3, 0.4], [0.2, 0.3, 0.4])
+    assert (same.difference, same.p_value, same.effect_size) == (0.0, 1.0, 0.0)
+    shifted = paired_test([0.3, 0.4, 0.5], [0.2, 0.3, 0.4])
+    assert shifted.p_value == 0.0 and shifted.effect_size == math.inf
