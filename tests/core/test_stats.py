@@ -54,5 +54,5 @@ def test_holm_is_monotone_and_conservative():
 def test_identical_arms_have_no_effect_not_an_infinite_one():
     same = paired_test([0.2, 0.3, 0.4], [0.2, 0.3, 0.4])
     assert (same.difference, same.p_value, same.effect_size) == (0.0, 1.0, 0.0)
-    shifted = paired_test([0.3, 0.4, 0.5], [0.2, 0.3, 0.4])
+    shifted = paired_test([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])
     assert shifted.p_value == 0.0 and shifted.effect_size == math.inf
