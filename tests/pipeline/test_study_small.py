@@ -116,7 +116,15 @@ controls:
   judge: {n_items: 8}
   specificity_targets: [owl, eagle, wolf]
 """
-    study = run_study(load_config_text(text), tmp_path)
+    config = load_config_text(text)
+    study = run_study(config, tmp_path)
+    # the plan counts what the runner did
+    from sublim.pipeline.plan import plan_counts
+
+    counts = plan_counts(config)
+    assert counts["students_trained"] == len(list(study.glob("*/0/finetuning/DONE")))
+    assert counts["models_evaluated"] == len(list(study.glob("*/0/evaluation/DONE")))
+    assert counts["samples_generated"] == 48 * len(list(study.glob("*/0/generation/DONE")))
     # shuffles reuse the treatment data; the specificity students reuse treatment (owl) and control (eagle)
     assert not (study / "shuffle_within/0/generation").exists()
     assert (study / "shuffle_within/0/transform/shuffled.jsonl").exists()
