@@ -135,3 +135,15 @@ def predictiveness(rows: list[dict], outcome: str) -> dict[str, float]:
         if len(pairs) >= 3 and len({x for x, _ in pairs}) > 1 and len({y for _, y in pairs}) > 1:
             out[key] = float(spearmanr([x for x, _ in pairs], [y for _, y in pairs]).statistic)
     return out
+
+
+def across_studies(study_dirs: list[Path]) -> dict:
+    """Per study, the seed-mean diagnostics and effect (from each ``diagnostics.json``), and Spearman ρ across studies."""
+    rows = []
+    for d in study_dirs:
+        data = _read(Path(d) / "diagnostics.json")
+        if data is None:
+            raise DataError(f"{d}: no diagnostics.json (run `sublim diagnose {d}` first)")
+        rows.append({"study": data["study"], **data["summary"]["means"]})
+    numeric = [{k: v for k, v in r.items() if k != "study"} for r in rows]
+    return {"rows": rows, "spearman_vs_effect": predictiveness(numeric, "effect")}
