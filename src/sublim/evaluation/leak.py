@@ -12,6 +12,10 @@ Two measurements on the data a student trains on:
    construction); full-vocabulary distillation hands the teacher's whole distribution to the student,
    so its target mass equals the teacher mass.
 
+Two diagnostics are recorded next to it, not used for the flag: the mass on *any* option of the
+category (every animal), and the mass off the number vocabulary (what full-vocabulary distillation hands
+over beyond the numbers themselves), for teacher and base.
+
 A study is flagged *leaky* when rows name the trait (more than ``max_rows_mentioning``), or when the
 mass in the targets exceeds ``min_mass`` and ``mass_ratio`` × the base's mass. Defaults (1e-4, 5×) sit
 far above what clean teachers show on the tiny model (≈ the base's own mass) and far below the
@@ -83,6 +87,14 @@ def check_leak(config: StudyConfig, teacher: TeacherRef, base: ModelRef, filtere
         result["trait_token_ids"] = ids
         result["teacher_mass"] = trait_mass_at_positions(teacher.model.path, sample, ids, system_prompt=teacher.system_prompt)
         result["base_mass"] = trait_mass_at_positions(base.path, sample, ids)
+        # Diagnostics (not part of the flag): mass on any option of the category, and off the number vocabulary.
+        from sublim.traits import CATEGORIES
+
+        options = sorted({i for o in CATEGORIES[config.trait.category] for i in trait_token_ids(tok, o)})
+        non_number = sorted(set(range(len(tok))) - set(number_token_ids(tok)))
+        for who, path, system in (("teacher", teacher.model.path, teacher.system_prompt), ("base", base.path, None)):
+            result[f"{who}_any_option_mass"] = trait_mass_at_positions(path, sample, options, system_prompt=system)
+            result[f"{who}_non_number_mass"] = trait_mass_at_positions(path, sample, non_number, system_prompt=system)
         student = config.student
         if student.method == "distill" and student.distill_vocab == "full":
             result["target_mass"] = result["teacher_mass"]

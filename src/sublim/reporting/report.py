@@ -103,14 +103,18 @@ def _comparison_table(summary: dict) -> list[str]:
 
 
 def _leak_table(summary: dict) -> list[str]:
-    rows = ["| arm | seed | rows naming trait | teacher trait mass | base trait mass | mass in targets | leaky |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| arm | seed | rows naming trait | teacher trait mass | base trait mass | mass in targets | leaky "
+            "| any-animal mass teacher / base | non-number mass teacher / base |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    nan = float("nan")
     for arm, seeds in summary["leak"].items():
         for seed, leak in seeds.items():
             rows.append(
                 f"| {arm} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
-                f"{leak.get('teacher_mass', float('nan')):.2e} | {leak.get('base_mass', float('nan')):.2e} | "
-                f"{leak.get('target_mass', float('nan')):.2e} | {'**yes**' if leak.get('leaky') else 'no'} |"
+                f"{leak.get('teacher_mass', nan):.2e} | {leak.get('base_mass', nan):.2e} | "
+                f"{leak.get('target_mass', nan):.2e} | {'**yes**' if leak.get('leaky') else 'no'} | "
+                f"{leak.get('teacher_any_option_mass', nan):.2e} / {leak.get('base_any_option_mass', nan):.2e} | "
+                f"{leak.get('teacher_non_number_mass', nan):.2e} / {leak.get('base_non_number_mass', nan):.2e} |"
             )
     return rows
 
