@@ -92,6 +92,14 @@ def read_manifest(stage_dir: Path) -> dict:
         return {}
 
 
+def read_json(path: Path) -> Any | None:
+    """A JSON file's content, or ``None`` when it is missing or unreadable (a stage not run yet)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,17 +9,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from sublim.pipeline.artifacts import read_json as _load
 from sublim.stats import mean_ci, paired_test
-
-
-def _load(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def summarise_icl(study_dir: Path, seeds: list[int]) -> dict | None:

@@ -14,11 +14,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
+from sublim.pipeline.artifacts import read_json as _load
 from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test
 
 CONDITIONS = ("base", "base_other", "control", "treatment", "cross_base", "cross_control", "shuffle_within",
@@ -33,11 +33,15 @@ COMPARISONS = (
 )
 
 
-def _load(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+def per_arm(study_dir: Path, seeds: list[int], relative: str) -> dict:
+    """arm → seed → the JSON at ``<arm>/<seed>/<relative>`` for the treatment and control arms."""
+    out: dict = {}
+    for arm in ("treatment", "control"):
+        for seed in seeds:
+            data = _load(study_dir / arm / str(seed) / relative)
+            if data is not None:
+                out.setdefault(arm, {})[str(seed)] = data
+    return out
 
 
 def metric_names(metrics: dict) -> list[tuple[str, str]]:
@@ -109,18 +113,8 @@ def summarise_study(study_dir: Path) -> dict:
     for c, p in zip(family, holm_adjust([c["paired"]["p_value"] for c in family]), strict=True):
         c["p_holm"] = p
 
-    leaks = {}
-    for arm in ("treatment", "control"):
-        for seed in seeds:
-            leak = _load(study_dir / arm / str(seed) / "leak_check" / "result.json")
-            if leak is not None:
-                leaks.setdefault(arm, {})[str(seed)] = leak
-    filters = {}
-    for arm in ("treatment", "control"):
-        for seed in seeds:
-            rep = _load(study_dir / arm / str(seed) / "filtering" / "filter_report.json")
-            if rep is not None:
-                filters.setdefault(arm, {})[str(seed)] = rep
+    leaks = per_arm(study_dir, seeds, "leak_check/result.json")
+    filters = per_arm(study_dir, seeds, "filtering/filter_report.json")
     from sublim.reporting.controls import summarise_controls
 
     return {
