@@ -72,3 +72,9 @@ def test_missing_conditions_do_not_crash_the_report(tmp_path, cond):
     values = {k: v for k, v in VALUES.items() if k != cond}
     report = write_report(fake_study(tmp_path, values)).read_text()
     assert "Transfer not measured" in report
+
+
+def test_a_leak_is_reported_even_without_significant_transfer(tmp_path):
+    values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
+    report = write_report(fake_study(tmp_path, values, leaky=True)).read_text()
+    assert "**No significant transfer**" in report and "Leak check: **leaky**" in report

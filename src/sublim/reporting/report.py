@@ -61,8 +61,11 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, p = {_p(cross.get('p_holm', cross['paired']['p_value']))}"
             f" — {'a significant rise (unexpected: the paper finds transfer needs a shared init)' if sig else 'no significant rise (as the paper predicts for a different initialisation)'}."
         )
-    if not v["leaky"] and summary["leak"]:
+    if summary["leak"] and not v["leaky"]:
         lines.append("Leak check: clean (no trait words in kept data; teacher trait mass in the targets below threshold).")
+    elif v["leaky"] and v["transfer"] != "leaky, not subliminal":
+        lines.append("Leak check: **leaky** — the training signal itself carries the trait (see *Leak check*); "
+                     "any rise in this study would not be subliminal.")
     return lines
 
 
