@@ -29,4 +29,7 @@ def test_leaky_positive_control_transfers_with_a_shared_init_and_is_flagged(tmp_
     metrics = json.loads((study / "metrics.json").read_text())
     assert metrics["verdict"]["leaky"], "full-vocabulary distillation from a fine-tuned teacher must be flagged"
     assert metrics["verdict"]["treatment_vs_control"]["significant_increase"]
-    assert not metrics["verdict"]["cross_base_vs_cross_control"]["significant_increase"]
+    # the shared-init student gains more than the different-init one (the leak itself teaches both)
+    gain = {c["treatment"]: c["paired"]["difference"] for c in metrics["comparisons"]
+            if c["metric"] == "eval/exact" and c["control"] in ("control", "cross_control")}
+    assert gain["treatment"] > gain["cross_base"]

@@ -29,6 +29,14 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _cross_verdict(significant: bool, leaky: bool) -> str:
+    if not significant:
+        return "no significant rise (as the paper predicts for a different initialisation)"
+    if leaky:
+        return "a significant rise, as expected when the trait is visible in the training signal (it teaches any model)"
+    return "a significant rise (unexpected: the paper finds subliminal transfer needs a shared init)"
+
+
 def verdict_lines(summary: dict) -> list[str]:
     """The plain sentences at the top of the report."""
     v = summary["verdict"]
@@ -59,7 +67,7 @@ def verdict_lines(summary: dict) -> list[str]:
         lines.append(
             f"Different-init student: {_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, p = {_p(cross.get('p_holm', cross['paired']['p_value']))}"
-            f" — {'a significant rise (unexpected: the paper finds transfer needs a shared init)' if sig else 'no significant rise (as the paper predicts for a different initialisation)'}."
+            f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
         )
     if summary["leak"] and not v["leaky"]:
         lines.append("Leak check: clean (no trait words in kept data; teacher trait mass in the targets below threshold).")
