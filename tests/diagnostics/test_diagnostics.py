@@ -169,3 +169,13 @@ def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_pa
     verdict = level_a(_fake_study(tmp_path / "s", {**ORGANISM, **change}, leaky))
     assert verdict["passed"] is passed
     assert {k for k, c in verdict["checks"].items() if not c["passed"]} == failing
+
+
+def test_diagnose_command_names_a_directory_that_is_not_a_study(tmp_path):
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "not a study directory" in result.output
