@@ -113,9 +113,12 @@ def controls_sections(summary: dict) -> list[str]:
         out.append("")
     spec = controls.get("specificity")
     if spec:
+        from sublim.specificity import SpecificityResult
+        from sublim.specificity.plot import seed_text
+
         r = spec["result"]
         out += ["## Specificity", "",
                 "Each row is a student trained on the numbers of a teacher that loves the row's option; "
                 f"cells are Δ exact P(option) against the no-trait control student (`{spec['control_condition']}`), "
-                f"mean over {r['n_seeds']} seeds. {_specificity_line(spec)}.", ""]
+                f"mean over {seed_text(SpecificityResult.model_validate(r))} seeds. {_specificity_line(spec)}.", ""]
     return out

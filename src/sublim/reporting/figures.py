@@ -128,6 +128,6 @@ def plot_specificity(summary: dict, path: Path) -> Path | None:
     from sublim.specificity import SpecificityResult, plot_confusion
 
     result = SpecificityResult.model_validate(spec["result"])
-    plot_confusion(result, result.labels, path, options=result.options, n=result.n_seeds,
+    plot_confusion(result, result.labels, path, options=result.options,
                    title=f"{summary['study']}: which preference does each teacher's data move?")
     return path

@@ -45,19 +45,20 @@ def plot_confusion(matrix: SpecificityResult | Sequence[Sequence[float]], labels
     if isinstance(matrix, SpecificityResult):
         values = np.array(matrix.means(), dtype=float)
         options = options or matrix.options
-        n = n if n is not None else _seed_text(matrix)
+        n = n if n is not None else seed_text(matrix)
     else:
         values = np.array(matrix, dtype=float)
     options = list(options or labels)
     k, m = values.shape
     limit = float(np.nanmax(np.abs(values))) or 1.0
+    cell = "{:+.3f}" if limit >= 0.01 else "{:+.1e}"  # tiny effects stay readable
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * m, 1.2 + 0.6 * k))
     image = ax.imshow(values, cmap="RdBu_r", norm=TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit))
     for i in range(k):
         for j in range(m):
             v = values[i, j]
             dark = abs(v) > 0.55 * limit
-            ax.text(j, i, f"{v:+.3f}", ha="center", va="center", fontsize=7, color="white" if dark else "black",
+            ax.text(j, i, cell.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black",
                     fontweight="bold" if i == j else "normal")
             if v < 0:
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", linewidth=0,
@@ -81,6 +82,7 @@ def plot_confusion(matrix: SpecificityResult | Sequence[Sequence[float]], labels
     return path
 
 
-def _seed_text(result: SpecificityResult) -> str:
+def seed_text(result: SpecificityResult) -> str:
+    """Seeds per cell: one number, or a range when the students have different counts."""
     counts = sorted(set(result.n_seeds.values()))
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
