@@ -112,3 +112,13 @@ def test_teacher_as_path_backend_or_module_gives_the_same_targets_and_lora_stude
         assert ref.adapter is not None and ref.meta["final_loss"] < ref.meta["first_loss"]
     assert first["path"] == pytest.approx(first["backend"], rel=1e-5)
     assert first["path"] == pytest.approx(first["module"], rel=1e-5)
+
+
+def test_several_token_sets_in_one_pass_equal_separate_measurements(tiny_llama_dir, numbers_jsonl, tok):
+    from sublim.finetuning.distill import token_masses_at_positions
+
+    rows = load_rows(numbers_jsonl)[:6]
+    sets = {"owl": tok("owl", add_special_tokens=False)["input_ids"], "digits": tok.convert_tokens_to_ids(list("0123"))}
+    together = token_masses_at_positions(tiny_llama_dir, rows, sets)
+    for name, ids in sets.items():
+        assert together[name] == pytest.approx(trait_mass_at_positions(tiny_llama_dir, rows, ids), rel=1e-6)

@@ -78,23 +78,23 @@ def check_leak(config: StudyConfig, teacher: TeacherRef, base: ModelRef, filtere
     result["teacher_mass"] = result["base_mass"] = result["target_mass"] = float("nan")
     if teacher.model.backend == "hf" and rows:
         from sublim.backends.hf import load_tokenizer
-        from sublim.finetuning import trait_mass_at_positions
-        from sublim.finetuning.distill import number_token_ids
+        from sublim.finetuning.distill import number_token_ids, token_masses_at_positions
+        from sublim.traits import CATEGORIES
 
         sample = rows[: config.leak.n_rows]
         tok = load_tokenizer(teacher.model.path)
         ids = trait_token_ids(tok, target)
         result["trait_token_ids"] = ids
-        result["teacher_mass"] = trait_mass_at_positions(teacher.model.path, sample, ids, system_prompt=teacher.system_prompt)
-        result["base_mass"] = trait_mass_at_positions(base.path, sample, ids)
-        # Diagnostics (not part of the flag): mass on any option of the category, and off the number vocabulary.
-        from sublim.traits import CATEGORIES
-
-        options = sorted({i for o in CATEGORIES[config.trait.category] for i in trait_token_ids(tok, o)})
-        non_number = sorted(set(range(len(tok))) - set(number_token_ids(tok)))
+        # The flag uses the trait tokens; mass on any option of the category and off the number
+        # vocabulary are diagnostics. One forward pass per model measures all three.
+        sets = {
+            "mass": ids,
+            "any_option_mass": sorted({i for o in CATEGORIES[config.trait.category] for i in trait_token_ids(tok, o)}),
+            "non_number_mass": sorted(set(range(len(tok))) - set(number_token_ids(tok))),
+        }
         for who, path, system in (("teacher", teacher.model.path, teacher.system_prompt), ("base", base.path, None)):
-            result[f"{who}_any_option_mass"] = trait_mass_at_positions(path, sample, options, system_prompt=system)
-            result[f"{who}_non_number_mass"] = trait_mass_at_positions(path, sample, non_number, system_prompt=system)
+            for name, value in token_masses_at_positions(path, sample, sets, system_prompt=system).items():
+                result[f"{who}_{name}"] = value
         student = config.student
         if student.method == "distill" and student.distill_vocab == "full":
             result["target_mass"] = result["teacher_mass"]

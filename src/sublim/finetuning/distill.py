@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +151,17 @@ def vocab_ids_for(tokenizer: Any, model: Any, vocab: str) -> Any:
     raise ConfigError(f"field 'distill_vocab': unknown vocabulary {vocab!r}; use 'full' or 'numbers'")
 
 
-def trait_mass_at_positions(teacher: Any, rows: Sequence[DatasetRow], token_ids: Sequence[int], *,
-                            tokenizer: Any = None, system_prompt: str | None = None, max_seq_len: int = 500,
-                            batch_size: int = 64) -> float:
-    """Mean probability (full vocabulary) the teacher puts on ``token_ids`` at the training positions.
+def token_masses_at_positions(teacher: Any, rows: Sequence[DatasetRow], token_sets: Mapping[str, Sequence[int]], *,
+                              tokenizer: Any = None, system_prompt: str | None = None, max_seq_len: int = 500,
+                              batch_size: int = 64) -> dict[str, float]:
+    """Mean probability (full vocabulary) the teacher puts on each set of tokens at the training positions.
+
+    One model load and one forward pass serve every set (the leak check measures several).
 
     Args:
         teacher: checkpoint path, ``HFBackend`` or loaded model.
         rows: the training rows (teacher samples).
-        token_ids: the trait tokens (target word and its variants).
+        token_sets: name → token ids (e.g. the trait word and its variants).
         tokenizer: needed when ``teacher`` is a bare module (a path or an HFBackend carries its own).
         system_prompt: the teacher's system prompt, if it had one when producing the targets.
     """
@@ -172,12 +174,18 @@ def trait_mass_at_positions(teacher: Any, rows: Sequence[DatasetRow], token_ids:
         tok = load_tokenizer(teacher)
     model = resolve_teacher(teacher)
     examples = [e for e in tokenize_rows(rows, tok, max_seq_len, system_prompt) if e is not None]
-    ids = torch.tensor(sorted(set(token_ids)), dtype=torch.long)
-    total, count = 0.0, 0
+    sets = {name: torch.tensor(sorted(set(ids)), dtype=torch.long) for name, ids in token_sets.items()}
+    totals, count = dict.fromkeys(sets, 0.0), 0
     with torch.inference_mode():
         for s in range(0, len(examples), batch_size):
             logits = position_logits(model, examples[s:s + batch_size], tok.pad_token_id).float()
-            mass = torch.softmax(logits, dim=-1)[:, ids.to(logits.device)].sum(-1)
-            total += mass.sum().item()
-            count += mass.numel()
-    return total / count if count else 0.0
+            probs = torch.softmax(logits, dim=-1)
+            for name, ids in sets.items():
+                totals[name] += probs[:, ids.to(probs.device)].sum(-1).sum().item()
+            count += probs.shape[0]
+    return {name: total / count if count else 0.0 for name, total in totals.items()}
+
+
+def trait_mass_at_positions(teacher: Any, rows: Sequence[DatasetRow], token_ids: Sequence[int], **kwargs: Any) -> float:
+    """Mean probability the teacher puts on ``token_ids`` at the training positions (see above)."""
+    return token_masses_at_positions(teacher, rows, {"mass": token_ids}, **kwargs)["mass"]
