@@ -55,6 +55,9 @@ def _setup(cache_dir: Path | None, verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from sublim.progress import quiet_library_bars
+
+    quiet_library_bars()
 
 
 def _guard(fn, *args, **kwargs):
@@ -104,10 +107,12 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
 
 
 def _show_verdict(run_dir: Path) -> None:
-    report = (run_dir / "report.md").read_text().splitlines()
-    verdict = [line[2:] for line in report if line.startswith("- ")][:3]
-    for line in verdict:
-        console.print(line.replace("**", ""))
+    """The report's verdict sentences, from metrics.json (the report's own source)."""
+    from sublim.pipeline.artifacts import read_json
+    from sublim.reporting.report import verdict_lines
+
+    for line in verdict_lines(read_json(run_dir / "metrics.json")):
+        console.print(escape(line.replace("**", "")), soft_wrap=True)
     console.print(f"[green]report:[/] {run_dir / 'report.md'}")
 
 

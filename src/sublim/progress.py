@@ -44,6 +44,19 @@ class _Bar:
         self.advance(1, **fields)
 
 
+def quiet_library_bars() -> None:
+    """Silence the libraries' own per-load bars ("Loading weights"): our stage bars already say it.
+
+    transformers reads huggingface_hub's switch once, at import; later imports see the variable, an
+    earlier one is switched off directly (importing transformers just for this would cost a second).
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def progress_enabled() -> bool:
     """Bars show on a terminal unless SUBLIM_PROGRESS=0; forced on with SUBLIM_PROGRESS=1."""
     flag = os.environ.get("SUBLIM_PROGRESS")

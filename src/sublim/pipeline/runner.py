@@ -33,7 +33,7 @@ def cached_stage(stage_dir: Path, key: str, name: str, seed: int | None, config,
     if is_done(stage_dir, key):
         log.debug("%s: cached (%s)", name, stage_dir)
         return json.loads((stage_dir / "result.json").read_text())
-    log.info("[bold]%s[/] → %s", name, stage_dir, extra={"markup": True})
+    log.info("%s → %s", name, stage_dir)
     with StageRun(stage_dir, key=key, name=name, seed=seed, config=config) as run:
         result = fn(stage_dir)
         write_json(stage_dir / "result.json", result)
@@ -330,6 +330,9 @@ def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
 
     set_cache_dir(Path(cache))
     logging.basicConfig(level=logging.INFO, format=f"[seed {seed}] %(message)s", force=True)
+    from sublim.progress import quiet_library_bars
+
+    quiet_library_bars()
     StudyRunner(StudyConfig.model_validate_json(config_json), Path(out_root)).run_seed(seed)
     return seed
 

@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+from sublim.reporting.report import fmt_p, p_phrase
+
 PAPER = {
     "treatment_vs_control": "owl preference of GPT-4.1 nano 12% → over 60% after training on an owl teacher's numbers",
     "cross_base_vs_cross_control": "no transfer when teacher and student come from different base models",
@@ -18,12 +20,6 @@ PAPER = {
 }
 
 
-def _p(p: float | None) -> str:
-    if p is None or p != p:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _comparison_line(summary: dict, a: str, b: str) -> str | None:
     metric = summary["headline_metric"]
     for c in summary["comparisons"]:
@@ -32,7 +28,7 @@ def _comparison_line(summary: dict, a: str, b: str) -> str | None:
             sig = pr["p_value"] == pr["p_value"] and c.get("p_holm", pr["p_value"]) < 0.05
             verdict = ("significant rise" if pr["difference"] > 0 else "significant fall") if sig else "no significant difference"
             return (f"{a} − {b}: {pr['difference']:+.4f} [{pr['low']:+.4f}, {pr['high']:+.4f}], "
-                    f"p = {_p(c.get('p_holm', pr['p_value']))} → {verdict}")
+                    f"{p_phrase(c.get('p_holm', pr['p_value']))} → {verdict}")
     return None
 
 
@@ -44,7 +40,7 @@ def _icl_line(icl: dict | None) -> str | None:
         best = max(rows, key=lambda r: r["treatment"]["mean"] - r["control"]["mean"])
         p = best["test"].get("p_value") if best["test"] else None
         parts.append(f"{mode}: largest treatment − control gap {best['treatment']['mean'] - best['control']['mean']:+.4f} "
-                     f"at N={best['n']} (≈{best['n_used']:.1f} examples fit), p = {_p(p)} (uncorrected)")
+                     f"at N={best['n']} (≈{best['n_used']:.1f} examples fit), {p_phrase(p)} (uncorrected)")
     return "; ".join(parts)
 
 
@@ -63,7 +59,7 @@ def _specificity_line(spec: dict | None) -> str | None:
         return None
     r = spec["result"]
     return (f"diagonal is the row maximum in {r['n_row_max']}/{len(r['labels'])} rows and the column maximum in "
-            f"{r['n_column_max']}/{len(r['labels'])} columns; permutation p = {_p(r['permutation_p'])} → "
+            f"{r['n_column_max']}/{len(r['labels'])} columns; {p_phrase(r['permutation_p'], 'permutation p')} → "
             f"{'diagonal dominates' if r['diagonal_dominates'] else 'diagonal does not dominate'}")
 
 
@@ -96,7 +92,7 @@ def controls_sections(summary: dict) -> list[str]:
             for r in rs:
                 t, c = r["treatment"], r["control"]
                 out.append(f"| {mode} | {r['n']} | {r['n_used']:.1f} | {t['mean']:.4f} [{t['low']:.4f}, {t['high']:.4f}] | "
-                           f"{c['mean']:.4f} [{c['low']:.4f}, {c['high']:.4f}] | {_p(r['test'].get('p_value') if r['test'] else None)} |")
+                           f"{c['mean']:.4f} [{c['low']:.4f}, {c['high']:.4f}] | {fmt_p(r['test'].get('p_value') if r['test'] else None)} |")
         out.append("")
     det = controls.get("detection")
     if det:
@@ -109,7 +105,7 @@ def controls_sections(summary: dict) -> list[str]:
         for s, r in det["per_seed"].items():
             out.append(f"| {s} | {r['auroc']:.3f} [{r['auroc_low']:.3f}, {r['auroc_high']:.3f}] | {r['n']} | "
                        f"{r['judge']} ({r['judge_method']}, {r['judge_mode']}) | {r['judge_accuracy']:.3f} "
-                       f"[{r['judge_low']:.3f}, {r['judge_high']:.3f}] | {r['judge_n']} | {_p(r['judge_p'])} |")
+                       f"[{r['judge_low']:.3f}, {r['judge_high']:.3f}] | {r['judge_n']} | {fmt_p(r['judge_p'])} |")
         out.append("")
     spec = controls.get("specificity")
     if spec:

@@ -23,10 +23,17 @@ def _fmt(est: dict | None, digits: int = 3) -> str:
     return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}]"
 
 
-def _p(p: float) -> str:
-    if p != p:
-        return "n/a (too few seeds)"
+def fmt_p(p: float | None) -> str:
+    """A p-value for a table cell: ``0.012``, ``< 0.001``, or ``n/a`` (too few seeds to test)."""
+    if p is None or p != p:
+        return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_phrase(p: float | None, name: str = "p") -> str:
+    """A p-value for a sentence: ``p = 0.012``, ``p < 0.001``, ``p n/a``."""
+    text = fmt_p(p)
+    return f"{name} = {text}" if text[0].isdigit() else f"{name} {text}"
 
 
 def _cross_verdict(significant: bool, leaky: bool) -> str:
@@ -53,7 +60,7 @@ def verdict_lines(summary: dict) -> list[str]:
         lines.append(
             f"{state}: treatment {_fmt(t)} vs control {_fmt(c)} ({metric}, n={t['n']} seeds; "
             f"paired difference {main['paired']['difference']:+.3f} [{main['paired']['low']:+.3f}, "
-            f"{main['paired']['high']:+.3f}], p = {_p(main.get('p_holm', main['paired']['p_value']))} Holm-adjusted, "
+            f"{main['paired']['high']:+.3f}], {p_phrase(main.get('p_holm', main['paired']['p_value']))} Holm-adjusted, "
             f"ratio {main['ratio']:.2f}×)."
         )
         if v["transfer"] == "leaky, not subliminal":
@@ -66,7 +73,7 @@ def verdict_lines(summary: dict) -> list[str]:
         sig = v.get("cross_base_vs_cross_control", {}).get("significant_increase")
         lines.append(
             f"Different-init student: {_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
-            f"{_fmt(cond['cross_control'][metric]['estimate'])}, p = {_p(cross.get('p_holm', cross['paired']['p_value']))}"
+            f"{_fmt(cond['cross_control'][metric]['estimate'])}, {p_phrase(cross.get('p_holm', cross['paired']['p_value']))}"
             f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
         )
     if summary["leak"] and not v["leaky"]:
@@ -107,7 +114,7 @@ def _comparison_table(summary: dict) -> list[str]:
         pr = c["paired"]
         rows.append(
             f"| {c['metric']} | {c['treatment']} − {c['control']} | {pr['difference']:+.4f} [{pr['low']:+.4f}, {pr['high']:+.4f}]"
-            f" | {c['ratio']:.2f} | {_p(pr['p_value'])} | {_p(c['p_holm']) if 'p_holm' in c else '–'} | {_p(c['welch']['p_value'])}"
+            f" | {c['ratio']:.2f} | {fmt_p(pr['p_value'])} | {fmt_p(c['p_holm']) if 'p_holm' in c else '–'} | {fmt_p(c['welch']['p_value'])}"
             f" | {pr['effect_size']:.2f} |"
         )
     return rows
