@@ -6,42 +6,85 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sublim.config import CONDITION_ORDER, TRAINED, StudyConfig
 
 
-def planned_work(config: StudyConfig) -> dict[str, list]:
-    """What one seed of the runner does: data arms, students (condition, base), evaluations (condition, base)."""
-    from sublim.pipeline.runner import specificity_arms
+@dataclass(frozen=True)
+class Step:
+    """One thing a seed of the runner does, in order.
 
-    conds = [c for c in CONDITION_ORDER if c in config.conditions]
-    arms: list[str] = []
-    students: list[tuple[str, str]] = []
-    evaluations: list[tuple[str, str]] = []
+    ``kind``: ``evaluate`` (an untrained base), ``train`` (a student on a data arm, then its
+    evaluation), ``icl`` or ``classifier`` (read the treatment and control arms, train nothing).
+    """
 
-    def add(seq: list, item) -> None:
-        if item not in seq:
-            seq.append(item)
+    kind: Literal["evaluate", "train", "icl", "classifier"]
+    condition: str
+    base: str = "same"
+    arm: str | None = None
 
-    for c in conds:
+
+def specificity_arms(config: StudyConfig) -> dict[str, str]:
+    """Specificity: target → the condition whose student loves it, plus "(control)" → the no-trait one."""
+    trait = config.trait
+    out = {}
+    for target in config.controls.specificity_targets:
+        if target == trait.target:
+            out[target] = "treatment"
+        elif target == trait.control_target:
+            out[target] = "control"
+        else:
+            out[target] = f"trait-{target}"
+    out["(control)"] = "control" if trait.control_target is None else "neutral"
+    return out
+
+
+def needs_other_base(config: StudyConfig) -> bool:
+    return any(c in config.conditions for c in ("cross_base", "cross_control"))
+
+
+def seed_steps(config: StudyConfig) -> list[Step]:
+    """Everything one seed does, in order: the single source for the runner and for the plan's counts."""
+    steps: list[Step] = []
+
+    def add(step: Step) -> None:
+        if all(s.condition != step.condition for s in steps):
+            steps.append(step)
+
+    for c in (c for c in CONDITION_ORDER if c in config.conditions):
         if c == "base":
-            add(evaluations, ("base", "same"))
-            if any(x in conds for x in ("cross_base", "cross_control")):
-                add(evaluations, ("base_other", "other"))
+            add(Step("evaluate", "base", "same"))
+            if needs_other_base(config):
+                add(Step("evaluate", "base_other", "other"))
         elif c in TRAINED:
-            add(arms, TRAINED[c][0])
-            add(students, (c, TRAINED[c][1]))
-            add(evaluations, (c, TRAINED[c][1]))
+            arm, base = TRAINED[c]
+            add(Step("train", c, base, arm))
         elif c in ("icl", "classifier"):
-            add(arms, "treatment")
-            add(arms, "control")
+            add(Step(c, c))
         elif c == "specificity":
-            for cond in specificity_arms(config).values():
-                add(arms, cond)
-                add(students, (cond, "same"))
-                add(evaluations, (cond, "same"))
-    return {"conditions": conds, "arms": arms, "students": students, "evaluations": evaluations}
+            for arm in specificity_arms(config).values():
+                add(Step("train", arm, "same", arm))
+    return steps
+
+
+def planned_work(config: StudyConfig) -> dict[str, list]:
+    """What one seed does, grouped: data arms, students (condition, base), evaluations (condition, base)."""
+    arms: list[str] = []
+    steps = seed_steps(config)
+    for step in steps:
+        for arm in [step.arm] if step.kind == "train" else ["treatment", "control"] if step.kind != "evaluate" else []:
+            if arm not in arms:
+                arms.append(arm)
+    trained = [(s.condition, s.base) for s in steps if s.kind == "train"]
+    return {
+        "conditions": [c for c in CONDITION_ORDER if c in config.conditions],
+        "arms": arms,
+        "students": trained,
+        "evaluations": [(s.condition, s.base) for s in steps if s.kind == "evaluate"] + trained,
+    }
 
 
 def plan_counts(config: StudyConfig) -> dict:

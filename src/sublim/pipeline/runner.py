@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sublim.backends.models import open_backend, prebuild_tiny_bases, resolve_model
-from sublim.config import CONDITION_ORDER, TRAINED, StudyConfig
+from sublim.config import StudyConfig
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
+from sublim.pipeline.plan import needs_other_base, seed_steps
 from sublim.records import ModelRef
 from sublim.teacher.stage import TeacherRef
 from sublim.yamlconfig import dump_yaml
@@ -250,18 +251,12 @@ class StudyRunner:
 
         return cached_stage(self.dir / "classifier" / str(seed) / "detection", key, "detection", seed, None, fn)
 
-    def specificity(self, seed: int) -> None:
-        """One teacher → student per target (reusing treatment/control), plus a no-trait control."""
-        for arm in specificity_arms(self.config).values():
-            self.trained_condition(arm, seed, self.data_arm(arm, seed))
-
     # -- orchestration --------------------------------------------------------------------------
     def _needs_other(self) -> bool:
-        return any(c in self.config.conditions for c in ("cross_base", "cross_control"))
+        return needs_other_base(self.config)
 
     def run_seed(self, seed: int) -> None:
-        """All conditions of one seed (independent of other seeds: own directories, own models)."""
-        conds = [c for c in CONDITION_ORDER if c in self.config.conditions]
+        """All conditions of one seed, in the order of ``seed_steps`` (independent of other seeds)."""
         arms: dict[str, DataArm] = {}
 
         def arm(name: str) -> DataArm:
@@ -269,22 +264,17 @@ class StudyRunner:
                 arms[name] = self.data_arm(name, seed)
             return arms[name]
 
-        for condition in conds:
-            if condition == "base":
-                self.evaluation("base", seed, self.base("same"), self.base_key("same"), "same")
-                if self._needs_other():
-                    self.evaluation("base_other", seed, self.base("other"), self.base_key("other"), "other")
-            elif condition in ("shuffle_within", "shuffle_global"):
-                self.trained_condition(condition, seed, self.shuffled(condition, seed, arm("treatment")))
-            elif condition in TRAINED:
-                data_arm, which = TRAINED[condition]
-                self.trained_condition(condition, seed, arm(data_arm), which)
-            elif condition == "icl":
+        for step in seed_steps(self.config):
+            if step.kind == "evaluate":
+                self.evaluation(step.condition, seed, self.base(step.base), self.base_key(step.base), step.base)
+            elif step.kind == "train" and step.condition in ("shuffle_within", "shuffle_global"):
+                self.trained_condition(step.condition, seed, self.shuffled(step.condition, seed, arm(step.arm)))
+            elif step.kind == "train":
+                self.trained_condition(step.condition, seed, arm(step.arm), step.base)
+            elif step.kind == "icl":
                 self.icl(seed, arm("treatment"), arm("control"))
-            elif condition == "classifier":
+            elif step.kind == "classifier":
                 self.classifier(seed, arm("treatment"), arm("control"))
-            elif condition == "specificity":
-                self.specificity(seed)
 
     def run(self) -> Path:
         cfg = self.config
@@ -301,21 +291,6 @@ class StudyRunner:
 
         write_report(self.dir)
         return self.dir
-
-
-def specificity_arms(config: StudyConfig) -> dict[str, str]:
-    """Specificity: target → the condition whose student loves it, plus "(control)" → the no-trait one."""
-    trait = config.trait
-    out = {}
-    for target in config.controls.specificity_targets:
-        if target == trait.target:
-            out[target] = "treatment"
-        elif target == trait.control_target:
-            out[target] = "control"
-        else:
-            out[target] = f"trait-{target}"
-    out["(control)"] = "control" if trait.control_target is None else "neutral"
-    return out
 
 
 def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:

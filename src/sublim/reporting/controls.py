@@ -68,7 +68,7 @@ def summarise_detection(study_dir: Path, seeds: list[int]) -> dict | None:
 def summarise_specificity(study_dir: Path, config: dict, seeds: list[int]) -> dict | None:
     """The K×K Δ matrix of the specificity students against the no-trait control."""
     from sublim.config import StudyConfig
-    from sublim.pipeline.runner import specificity_arms
+    from sublim.pipeline.plan import specificity_arms
     from sublim.specificity import specificity_matrix
 
     cfg = StudyConfig.model_validate(config)
