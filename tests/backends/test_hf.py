@@ -121,3 +121,19 @@ def test_next_token_logprobs_agree_with_score_for_single_token_answers(lm):
     assert len(token) == 1
     scores = lm.score(CHATS, ["7"] * len(CHATS))
     assert logp[:, token[0]].tolist() == pytest.approx(scores, abs=1e-4)
+
+
+def test_exact_probabilities_read_from_one_pass_equal_the_per_option_scores(lm):
+    from sublim.evaluation.stage import exact_probabilities
+
+    class ScoreOnly:  # the same model without the one-pass shortcut
+        def score(self, chats, continuations):
+            return lm.score(chats, continuations)
+
+    questions, options = ["hello", "pick a digit"], list("123456789")
+    assert lm.single_token_ids(options) is not None
+    fast = exact_probabilities(lm, questions, options)
+    slow = exact_probabilities(ScoreOnly(), questions, options)
+    for f, s in zip(fast, slow, strict=True):
+        assert f == pytest.approx(s, rel=1e-3, abs=1e-7)
+    assert lm.single_token_ids(["7", "77 88"]) is None  # a multi-token option falls back to scoring

@@ -236,6 +236,11 @@ class HFBackend(BackendBase):
         valid = torch.arange(keep, device=picked.device).unsqueeze(0) >= (keep - lengths).unsqueeze(1)
         return (picked * valid).sum(-1).tolist()
 
+    def single_token_ids(self, texts: Sequence[str]) -> list[int] | None:
+        """Each text's one token id as a reply's first token, or ``None`` if any text needs more than one."""
+        ids = [encode_text(self.tokenizer, t) for t in texts]
+        return [i[0] for i in ids] if all(len(i) == 1 for i in ids) else None
+
     def next_token_logprobs(self, chats: Sequence[Chat]) -> Any:
         """Log-probabilities ``[len(chats), vocab]`` (float32, CPU) of the assistant reply's first token.
 

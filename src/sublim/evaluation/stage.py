@@ -36,7 +36,17 @@ def question_splits(config: EvaluationConfig) -> list[str]:
 
 
 def exact_probabilities(backend: ModelBackend, questions: list[str], options: list[str]) -> list[dict[str, float]]:
-    """P(option is the answer) for each question × option (one batched ``score`` call)."""
+    """P(option is the answer) for each question × option.
+
+    When every option is one token and the backend exposes its next-token distribution (local HF
+    models), one forward pass per question reads all options at once; otherwise each
+    question × option pair is scored (one batched ``score`` call). Both give the same numbers.
+    """
+    single = getattr(backend, "single_token_ids", None)
+    ids = single(options) if single is not None else None
+    if ids is not None:
+        logp = backend.next_token_logprobs([Chat.of(q) for q in questions])  # type: ignore[attr-defined]
+        return [{o: math.exp(float(logp[i, t])) for o, t in zip(options, ids, strict=True)} for i in range(len(questions))]
     chats = [Chat.of(q) for q in questions for _ in options]
     conts = [o for _ in questions for o in options]
     logps = backend.score(chats, conts)
