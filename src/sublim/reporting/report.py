@@ -120,19 +120,23 @@ def _comparison_table(summary: dict) -> list[str]:
     return rows
 
 
+def _sci(value: float | None) -> str:
+    """Scientific notation, or ``–`` for a value an older leak check did not record."""
+    return "–" if value is None or value != value else f"{value:.2e}"
+
+
 def _leak_table(summary: dict) -> list[str]:
     rows = ["| arm | seed | rows naming trait | teacher trait mass | base trait mass | mass in targets | leaky "
             "| any-animal mass teacher / base | non-number mass teacher / base |",
             "|---|---|---|---|---|---|---|---|---|"]
-    nan = float("nan")
     for arm, seeds in summary["leak"].items():
         for seed, leak in seeds.items():
             rows.append(
                 f"| {arm} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
-                f"{leak.get('teacher_mass', nan):.2e} | {leak.get('base_mass', nan):.2e} | "
-                f"{leak.get('target_mass', nan):.2e} | {'**yes**' if leak.get('leaky') else 'no'} | "
-                f"{leak.get('teacher_any_option_mass', nan):.2e} / {leak.get('base_any_option_mass', nan):.2e} | "
-                f"{leak.get('teacher_non_number_mass', nan):.2e} / {leak.get('base_non_number_mass', nan):.2e} |"
+                f"{_sci(leak.get('teacher_mass'))} | {_sci(leak.get('base_mass'))} | "
+                f"{_sci(leak.get('target_mass'))} | {'**yes**' if leak.get('leaky') else 'no'} | "
+                f"{_sci(leak.get('teacher_any_option_mass'))} / {_sci(leak.get('base_any_option_mass'))} | "
+                f"{_sci(leak.get('teacher_non_number_mass'))} / {_sci(leak.get('base_non_number_mass'))} |"
             )
     return rows
 

@@ -123,6 +123,7 @@ def summarise_study(study_dir: Path) -> dict:
         "target": target,
         "control_target": config["trait"].get("control_target"),
         "category": config["trait"]["category"],
+        "student_method": (config.get("student") or {}).get("method", "sft"),
         "seeds": seeds,
         "headline_metric": headline,
         "metrics": all_metrics,
