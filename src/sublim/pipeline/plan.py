@@ -123,12 +123,13 @@ def plan_counts(config: StudyConfig) -> dict:
 
 def describe_plan(config: StudyConfig, out_root: Path) -> str:
     """Human-readable plan of a study (printed by ``sublim run --dry-run``)."""
+    from sublim.pipeline.estimate import model_label
+
     c = plan_counts(config)
     lines = [
         f"study {config.name}: '{config.trait.target}' ({config.trait.category}), teacher by {config.teacher.kind}, "
         f"student {config.student.method}/{config.student.params}",
-        f"  bases: same={config.bases.same.kind}:{config.bases.same.preset or config.bases.same.path or config.bases.same.name}"
-        f"  other={config.bases.other.kind}:{config.bases.other.preset or config.bases.other.path or config.bases.other.name}",
+        f"  bases: same={model_label(config.bases.same)}  other={model_label(config.bases.other)}",
         f"  control teacher: {config.trait.control_target or 'the base without a trait'}",
         f"  seeds: {config.seeds}; conditions: {', '.join(c['conditions'])}",
         f"  teachers to fine-tune: {c['teachers_trained']} ({c['teacher_rows_per_teacher']} rows each)",
