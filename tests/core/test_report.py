@@ -78,3 +78,32 @@ def test_a_leak_is_reported_even_without_significant_transfer(tmp_path):
     values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
     report = write_report(fake_study(tmp_path, values, leaky=True)).read_text()
     assert "**No significant transfer**" in report and "Leak check: **leaky**" in report
+
+
+def _icl_row(n: int, treat: float, ctrl: float) -> dict:
+    est = lambda m: {"mean": m, "low": m, "high": m, "n": 3}  # noqa: E731
+    return {"n": n, "n_used": float(min(n, 1.5)), "treatment": est(treat), "control": est(ctrl),
+            "test": {"p_value": 0.5}}
+
+
+def test_icl_line_says_uninformative_when_any_context_silences_the_model():
+    from sublim.reporting.controls_report import _icl_line
+
+    silenced = {"turns": [_icl_row(0, 0.1, 0.1), _icl_row(1, 1e-6, 2e-6), _icl_row(4, 0.0, 1e-6)]}
+    assert "uninformative" in _icl_line(silenced)
+    answering = {"turns": [_icl_row(0, 0.1, 0.1), _icl_row(1, 0.12, 0.09), _icl_row(4, 0.2, 0.1)]}
+    line = _icl_line(answering)
+    assert "uninformative" not in line and "+0.1000 at N=4" in line
+
+
+def test_shuffle_rows_of_a_distillation_study_say_the_targets_stay_the_teachers(tmp_path):
+    from sublim.reporting.summary import summarise_study
+
+    values = dict(VALUES, shuffle_within=[0.30, 0.34, 0.32])
+    d = fake_study(tmp_path, values)
+    summary = summarise_study(d)
+    from sublim.reporting.controls_report import _shuffle_line
+
+    line = _shuffle_line(summary, "shuffle_within")
+    assert "keeps 98% of the treatment − control gap" in line and "distillation" not in line
+    assert "live next-token distributions" in _shuffle_line(dict(summary, student_method="distill"), "shuffle_within")

@@ -56,8 +56,16 @@ def _icl_line(icl: dict | None) -> str | None:
     for mode, rows in icl.items():
         best = max(rows, key=lambda r: r["treatment"]["mean"] - r["control"]["mean"])
         p = best["test"].get("p_value") if best["test"] else None
-        parts.append(f"{mode}: largest treatment − control gap {best['treatment']['mean'] - best['control']['mean']:+.4f} "
-                     f"at N={best['n']} (≈{best['n_used']:.1f} examples fit), {p_phrase(p)} (uncorrected)")
+        part = (f"{mode}: largest treatment − control gap {best['treatment']['mean'] - best['control']['mean']:+.4f} "
+                f"at N={best['n']} (≈{best['n_used']:.1f} examples fit), {p_phrase(p)} (uncorrected)")
+        zero = [r for r in rows if r["n"] == 0]
+        shown = [r for r in rows if r["n"] > 0]
+        if zero and shown:
+            floor = 0.1 * zero[0]["control"]["mean"]
+            if all(max(r["treatment"]["mean"], r["control"]["mean"]) < floor for r in shown):
+                part += (" — uninformative: with any example in context both arms' P(target) falls below a "
+                         "tenth of its N=0 value (the model stops answering with an option)")
+        parts.append(part)
     return "; ".join(parts)
 
 
