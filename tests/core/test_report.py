@@ -107,3 +107,13 @@ def test_shuffle_rows_of_a_distillation_study_say_the_targets_stay_the_teachers(
     line = _shuffle_line(summary, "shuffle_within")
     assert "keeps 98% of the treatment − control gap" in line and "distillation" not in line
     assert "live next-token distributions" in _shuffle_line(dict(summary, student_method="distill"), "shuffle_within")
+
+
+def test_a_one_seed_study_is_called_not_testable_not_a_null(tmp_path):
+    from sublim.reporting.report import verdict_lines
+    from sublim.reporting.summary import summarise_study
+
+    d = fake_study(tmp_path, {k: v[:1] for k, v in VALUES.items()})
+    summary = summarise_study(d)
+    assert summary["verdict"]["transfer"] == "not testable"
+    assert "Not testable" in verdict_lines(summary)[0] and "1 seed: no CI" in verdict_lines(summary)[0]

@@ -20,6 +20,8 @@ from sublim.reporting.summary import summarise_study
 def _fmt(est: dict | None, digits: int = 3) -> str:
     if not est or est["mean"] != est["mean"]:
         return "–"
+    if est.get("n") == 1:
+        return f"{est['mean']:.{digits}f} (1 seed: no CI)"
     return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}]"
 
 
@@ -56,7 +58,8 @@ def verdict_lines(summary: dict) -> list[str]:
         t = cond["treatment"][metric]["estimate"]
         c = cond["control"][metric]["estimate"]
         state = {"detected": "**Transfer detected**", "leaky, not subliminal": "**Leaky, not subliminal**",
-                 "not detected": "**No significant transfer**"}[v["transfer"]]
+                 "not detected": "**No significant transfer**",
+                 "not testable": "**Not testable** (one seed: no test, no interval)"}[v["transfer"]]
         lines.append(
             f"{state}: treatment {_fmt(t)} vs control {_fmt(c)} ({metric}, n={t['n']} seeds; "
             f"paired difference {main['paired']['difference']:+.3f} [{main['paired']['low']:+.3f}, "

@@ -148,6 +148,8 @@ def verdict(comparisons: list[dict], leaks: dict, headline: str | None, alpha: f
     main = out.get("treatment_vs_control")
     if main is None:
         out["transfer"] = "not measured"
+    elif main["p_holm"] != main["p_holm"]:  # NaN: fewer than two paired seeds
+        out["transfer"] = "not testable"
     elif main["significant_increase"]:
         out["transfer"] = "leaky, not subliminal" if out["leaky"] else "detected"
     else:
