@@ -170,7 +170,7 @@ def report_cmd(
 
 @app.command("build-base")
 def build_base_cmd(
-    preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a, tiny-b, or pair (both, in parallel).")] = "tiny-a",
+    preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a, tiny-b, organism-a, organism-b, or a pair built in parallel: pair (tiny-a + tiny-b), organism-pair.")] = "tiny-a",
     force: Annotated[bool, typer.Option(help="Rebuild even if cached.")] = False,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,

@@ -57,7 +57,8 @@ class ModelSpec(StrictModel):
     kind: Literal["tiny", "hf", "openai", "smollm2"] = Field(
         "tiny", description="tiny | hf | openai | smollm2 (SmolLM2-135M-Instruct, prepared offline once)"
     )
-    preset: str | None = Field(None, description="tiny: 'tiny-a' or 'tiny-b' (two bases from different seeds)")
+    preset: str | None = Field(None, description="tiny: 'tiny-a' / 'tiny-b' (two seeds of the default base) or 'organism-a' / 'organism-b' "
+                                     "(the model organism's less converged bases)")
     path: str | None = Field(None, description="hf: local directory or hub id")
     name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
     device: str = Field("auto", description="hf: auto | cpu | cuda")

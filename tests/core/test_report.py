@@ -117,3 +117,11 @@ def test_a_one_seed_study_is_called_not_testable_not_a_null(tmp_path):
     summary = summarise_study(d)
     assert summary["verdict"]["transfer"] == "not testable"
     assert "Not testable" in verdict_lines(summary)[0] and "1 seed: no CI" in verdict_lines(summary)[0]
+
+
+def test_shuffle_rows_quote_no_share_of_a_gap_that_is_not_there(tmp_path):
+    from sublim.reporting.controls_report import _shuffle_line
+    from sublim.reporting.summary import summarise_study
+
+    null = dict(VALUES, treatment=[0.05, 0.06, 0.056], shuffle_within=[0.051, 0.06, 0.054])
+    assert "keeps" not in _shuffle_line(summarise_study(fake_study(tmp_path, null)), "shuffle_within")

@@ -107,8 +107,11 @@ def test_a_killed_build_leaves_no_cache_entry(cache, monkeypatch):
 
 
 def test_presets_are_two_seeds_and_unknown_preset_is_a_config_error():
-    assert PRESETS["tiny-a"].seed != PRESETS["tiny-b"].seed
-    assert PRESETS["tiny-a"].model_copy(update={"seed": 0}) == PRESETS["tiny-a"]
+    from sublim.tiny.build import PAIRS
+
+    for first, second in PAIRS.values():  # each pair: one recipe, two seeds (the different-init student)
+        assert PRESETS[first].seed != PRESETS[second].seed
+        assert PRESETS[second].model_copy(update={"seed": PRESETS[first].seed}) == PRESETS[first]
     with pytest.raises(ConfigError, match="tiny-a"):
         build_base_cli("tiny-z")
 

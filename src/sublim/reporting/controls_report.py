@@ -40,7 +40,8 @@ def _shuffle_line(summary: dict, condition: str) -> str | None:
     metric = summary["headline_metric"]
     est = {c: summary["conditions"].get(c, {}).get(metric, {}).get("estimate", {}).get("mean")
            for c in (condition, "treatment", "control")}
-    if None not in est.values() and abs(est["treatment"] - est["control"]) > 1e-12:
+    transfer = (summary.get("verdict") or {}).get("treatment_vs_control", {}).get("significant_increase")
+    if transfer and None not in est.values():  # a share of a gap only means something when there is one
         line += f"; keeps {(est[condition] - est['control']) / (est['treatment'] - est['control']):.0%} of the treatment − control gap"
     if summary.get("student_method") == "distill":
         line += (" (distillation: the student's targets are the teacher's live next-token distributions on the "

@@ -39,7 +39,16 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PRESETS", "build_base", "build_pair", "build_base_cli", "base_dir", "read_base_manifest"]
 
-PRESETS: dict[str, TinyBaseConfig] = {"tiny-a": TinyBaseConfig(seed=0), "tiny-b": TinyBaseConfig(seed=1)}
+PRESETS: dict[str, TinyBaseConfig] = {
+    "tiny-a": TinyBaseConfig(seed=0),
+    "tiny-b": TinyBaseConfig(seed=1),
+    # The model organism's bases (docs/research/tiny-organism.md, section 6): shorter phase-1
+    # pretraining (800 steps) plus 100 steps on the trait-rich mix. Less converged, they let a
+    # steering-vector teacher move their numbers more, while still writing valid number lists.
+    "organism-a": TinyBaseConfig(seed=0, steps=800, phase2_steps=100),
+    "organism-b": TinyBaseConfig(seed=1, steps=800, phase2_steps=100),
+}
+PAIRS: dict[str, tuple[str, str]] = {"pair": ("tiny-a", "tiny-b"), "organism-pair": ("organism-a", "organism-b")}
 MANIFEST = "manifest.json"
 
 
@@ -215,13 +224,14 @@ def _drain(queue, bar, tasks, timeout: float) -> None:
 
 
 def build_base_cli(preset: str, force: bool = False) -> Path:
-    """What ``sublim build-base PRESET`` runs: build a named preset (``tiny-a``, ``tiny-b``), or ``pair``.
+    """What ``sublim build-base PRESET`` runs: build a named preset, or a pair (``pair``, ``organism-pair``).
 
     Returns:
-        The base's directory (for ``pair``: the directory of ``tiny-a``; both are built).
+        The base's directory (for a pair: the directory of its first base; both are built).
     Raises:
         ConfigError: unknown preset.
     """
-    if preset == "pair":
-        return build_pair(force=force)[0]
+    if preset in PAIRS:
+        first, second = PAIRS[preset]
+        return build_pair((PRESETS[first], PRESETS[second]), force=force)[0]
     return build_base(resolve_preset(preset), force=force)
