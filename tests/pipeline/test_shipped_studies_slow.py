@@ -33,3 +33,17 @@ def test_leaky_positive_control_transfers_with_a_shared_init_and_is_flagged(tmp_
     gain = {c["treatment"]: c["paired"]["difference"] for c in metrics["comparisons"]
             if c["metric"] == "eval/exact" and c["control"] in ("control", "cross_control")}
     assert gain["treatment"] > gain["cross_base"]
+
+
+def test_organism_transfers_a_leak_free_trait_mostly_through_the_shared_init(tmp_path):
+    """The CPU model organism (docs/research/tiny-organism.md): Level-A criteria 1, 2, 4 hold; 3 does not."""
+    from sublim.diagnostics.criteria import level_a
+
+    study = run_study(load_config(CONFIGS / "organism.yaml"), tmp_path)
+    checks = level_a(study, split="eval")["checks"]
+    for name in ("seeds", "above_base", "above_control", "ratio_to_base", "leak_clean"):
+        assert checks[name]["passed"], (name, checks[name]["value"])
+    # Measured (5 seeds): the different-init student rises too, by 6% of the shared-init gain.
+    gain = {c["treatment"]: c["paired"]["difference"] for c in json.loads((study / "metrics.json").read_text())["comparisons"]
+            if c["metric"] == "eval/exact" and c["control"] in ("control", "cross_control")}
+    assert gain["treatment"] > 5 * gain["cross_base"]
