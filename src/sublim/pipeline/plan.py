@@ -26,6 +26,12 @@ class Step:
     base: str = "same"
     arm: str | None = None
 
+    def data_arms(self) -> tuple[str, ...]:
+        """The teacher data arms this step reads."""
+        if self.kind == "train":
+            return (self.arm,) if self.arm else ()
+        return ("treatment", "control") if self.kind in ("icl", "classifier") else ()
+
 
 def specificity_arms(config: StudyConfig) -> dict[str, str]:
     """Specificity: target → the condition whose student loves it, plus "(control)" → the no-trait one."""
@@ -72,12 +78,8 @@ def seed_steps(config: StudyConfig) -> list[Step]:
 
 def planned_work(config: StudyConfig) -> dict[str, list]:
     """What one seed does, grouped: data arms, students (condition, base), evaluations (condition, base)."""
-    arms: list[str] = []
     steps = seed_steps(config)
-    for step in steps:
-        for arm in [step.arm] if step.kind == "train" else ["treatment", "control"] if step.kind != "evaluate" else []:
-            if arm not in arms:
-                arms.append(arm)
+    arms = list(dict.fromkeys(arm for step in steps for arm in step.data_arms()))
     trained = [(s.condition, s.base) for s in steps if s.kind == "train"]
     return {
         "conditions": [c for c in CONDITION_ORDER if c in config.conditions],
