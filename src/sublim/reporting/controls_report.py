@@ -86,7 +86,7 @@ def _specificity_line(spec: dict | None) -> str | None:
     r = spec["result"]
     return (f"diagonal is the row maximum in {r['n_row_max']}/{len(r['labels'])} rows and the column maximum in "
             f"{r['n_column_max']}/{len(r['labels'])} columns; {p_phrase(r['permutation_p'], 'permutation p')} → "
-            f"{'diagonal dominates' if r['diagonal_dominates'] else 'diagonal does not dominate'}")
+            f"{'diagonal dominates' if r['diagonal_dominates'] else 'diagonal does not dominate (not every row and column is led by its own option)'}")
 
 
 def controls_sections(summary: dict) -> list[str]:
