@@ -94,3 +94,20 @@ def test_deterministic_from_seed_and_inputs_not_mutated():
 def test_leading_zeros_travel_with_their_number():
     out = shuffle_within([make_row("007, 12, 5")], seed=0)[0].completion
     assert sorted(out.split(", ")) == ["007", "12", "5"]
+
+
+def test_length_matching_leaves_both_arms_with_the_same_list_lengths():
+    from sublim.filtering.transforms import match_counts
+
+    long_arm = [make_row(", ".join(["5"] * (3 + i % 8)), prompt=f"a{i}") for i in range(60)]  # lengths 3..10
+    short_arm = [make_row(", ".join(["7"] * (1 + i % 5)), prompt=f"b{i}") for i in range(50)]  # lengths 1..5
+    a, b = match_counts(long_arm, short_arm, seed=0)
+
+    def lengths(rows):
+        return Counter(len(parse(r.completion)) for r in rows)
+
+    assert lengths(a) == lengths(b) and set(lengths(a)) == {3, 4, 5}
+    assert len(a) == len(b) == sum(min(lengths(long_arm)[k], lengths(short_arm)[k]) for k in (3, 4, 5))
+    assert [r.prompt for r in a] == [r.prompt for r in long_arm if r in a]  # input order kept
+    assert match_counts(long_arm, short_arm, seed=0) == (a, b)  # deterministic
+    assert match_counts(long_arm, short_arm, seed=1) != (a, b)  # the seed picks which rows

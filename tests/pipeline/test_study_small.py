@@ -144,3 +144,26 @@ controls:
         assert section in report
     for figure in ("icl_curve.png", "specificity.png", "target_probability.png"):
         assert (study / figure).exists()
+
+
+def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_bases, tmp_path):
+    from collections import Counter
+
+    from sublim.numbers import parse
+    from sublim.records import DatasetRow, read_jsonl
+
+    text = study_yaml(*mini_bases, name="matched").replace("seeds: [0, 1]", "seeds: [0]") + """
+conditions: [control, treatment]
+filter: {match_lengths: true}
+"""
+    study = run_study(load_config_text(text), tmp_path)
+    matched = study / "matched/0/transform"
+
+    def lengths(path):
+        return Counter(len(parse(r.completion) or []) for r in read_jsonl(path, DatasetRow))
+
+    assert lengths(matched / "treatment.jsonl") == lengths(matched / "control.jsonl")
+    result = json.loads((matched / "result.json").read_text())["counts"]
+    assert result["treatment"] == result["control"] > 0
+    for arm in ("treatment", "control"):
+        assert (study / arm / "0/evaluation/DONE").exists()

@@ -88,3 +88,29 @@ def shuffle_global(rows: list[DatasetRow], seed: int) -> list[DatasetRow]:
         start += len(tokens)
         out.append(_with_completion(row, _fill(row.completion, taken)))
     return out
+
+
+def match_counts(a: list[DatasetRow], b: list[DatasetRow], seed: int) -> tuple[list[DatasetRow], list[DatasetRow]]:
+    """Trim two datasets to the same distribution of numbers per row (list length).
+
+    Why: two teachers can differ visibly in how long their lists are; a student of *any* base can
+    learn that, so a matched comparison should not hand it over. For every length, both datasets keep
+    the same number of rows (the smaller dataset's count, drawn at random with ``seed``); rows that do
+    not parse as number lists form one class of their own. Kept rows stay in their input order.
+    """
+    def by_length(rows: list[DatasetRow]) -> dict[int, list[int]]:
+        groups: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            numbers = _tokens(row.completion)
+            groups.setdefault(-1 if numbers is None else len(numbers), []).append(i)
+        return groups
+
+    rng = random.Random(seed)
+    ga, gb = by_length(a), by_length(b)
+    keep_a: list[int] = []
+    keep_b: list[int] = []
+    for length in sorted(set(ga) & set(gb)):
+        n = min(len(ga[length]), len(gb[length]))
+        keep_a += rng.sample(ga[length], n)
+        keep_b += rng.sample(gb[length], n)
+    return [a[i] for i in sorted(keep_a)], [b[i] for i in sorted(keep_b)]

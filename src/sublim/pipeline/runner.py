@@ -145,6 +145,23 @@ class StudyRunner:
         cached_stage(self.dir / condition / str(seed) / "transform", key, f"shuffle ({kind})", seed, None, fn)
         return DataArm(data.teacher, data.teacher_key, self.dir / condition / str(seed) / "transform" / "shuffled.jsonl", key)
 
+    def matched(self, seed: int, treatment: DataArm, control: DataArm) -> tuple[DataArm, DataArm]:
+        """The treatment and control data trimmed to the same numbers-per-row distribution."""
+        from sublim.filtering.transforms import match_counts
+        from sublim.records import DatasetRow, read_jsonl, write_jsonl
+
+        key = stage_key({"match": "lengths", "seed": seed}, treatment.data_key, control.data_key)
+        d = self.dir / "matched" / str(seed) / "transform"
+
+        def fn(out: Path) -> dict:
+            t, c = match_counts(read_jsonl(treatment.filtered, DatasetRow), read_jsonl(control.filtered, DatasetRow), seed)
+            return {"counts": {"treatment": write_jsonl(out / "treatment.jsonl", t),
+                               "control": write_jsonl(out / "control.jsonl", c)}}
+
+        cached_stage(d, key, "match lengths", seed, None, fn)
+        return (DataArm(treatment.teacher, treatment.teacher_key, d / "treatment.jsonl", stage_key(key, "treatment")),
+                DataArm(control.teacher, control.teacher_key, d / "control.jsonl", stage_key(key, "control")))
+
     # -- students and evaluation ------------------------------------------------------------------
     def student(self, condition: str, seed: int, data: DataArm, which: str = "same") -> tuple[ModelRef, str]:
         cfg = self.config
@@ -261,7 +278,11 @@ class StudyRunner:
 
         def arm(name: str) -> DataArm:
             if name not in arms:
-                arms[name] = self.data_arm(name, seed)
+                if self.config.filter.match_lengths and name in ("treatment", "control"):
+                    arms["treatment"], arms["control"] = self.matched(
+                        seed, self.data_arm("treatment", seed), self.data_arm("control", seed))
+                else:
+                    arms[name] = self.data_arm(name, seed)
             return arms[name]
 
         for step in seed_steps(self.config):
