@@ -125,3 +125,12 @@ def test_shuffle_rows_quote_no_share_of_a_gap_that_is_not_there(tmp_path):
 
     null = dict(VALUES, treatment=[0.05, 0.06, 0.056], shuffle_within=[0.051, 0.06, 0.054])
     assert "keeps" not in _shuffle_line(summarise_study(fake_study(tmp_path, null)), "shuffle_within")
+
+
+def test_detector_features_are_averaged_over_seeds_with_missing_as_zero():
+    from sublim.reporting.controls import _top_features_over_seeds
+
+    seeds = [[{"name": "len", "weight": 2.0}, {"name": "x", "weight": -1.0}],
+             [{"name": "len", "weight": 1.0}]]
+    top = _top_features_over_seeds(seeds, k=2)
+    assert top == [{"name": "len", "weight": 1.5, "seeds": 2}, {"name": "x", "weight": -0.5, "seeds": 1}]

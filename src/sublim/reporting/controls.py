@@ -62,7 +62,19 @@ def summarise_detection(study_dir: Path, seeds: list[int]) -> dict | None:
         "auroc": mean_ci([r["statistical"]["auroc"] for r in per_seed.values()]).to_dict(),
         "judge_accuracy": mean_ci([r["judge"]["accuracy"] for r in per_seed.values()
                                    if r["judge"]["accuracy"] == r["judge"]["accuracy"]]).to_dict(),
+        "top_features": _top_features_over_seeds([r["statistical"].get("top_features", []) for r in per_seed.values()]),
     }
+
+
+def _top_features_over_seeds(per_seed: list[list[dict]], k: int = 8) -> list[dict]:
+    """The detector's heaviest features: mean weight over seeds (0 where a seed's top list lacks it)."""
+    weights: dict[str, list[float]] = {}
+    for features in per_seed:
+        for f in features:
+            weights.setdefault(f["name"], []).append(f["weight"])
+    n = len(per_seed)
+    rows = [{"name": name, "weight": sum(w) / n, "seeds": len(w)} for name, w in weights.items()]
+    return sorted(rows, key=lambda r: (-abs(r["weight"]), r["name"]))[:k]
 
 
 def summarise_specificity(study_dir: Path, config: dict, seeds: list[int]) -> dict | None:

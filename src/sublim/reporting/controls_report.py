@@ -133,6 +133,11 @@ def controls_sections(summary: dict) -> list[str]:
                        f"{r['judge']} ({r['judge_method']}, {r['judge_mode']}) | {r['judge_accuracy']:.3f} "
                        f"[{r['judge_low']:.3f}, {r['judge_high']:.3f}] | {r['judge_n']} | {fmt_p(r['judge_p'])} |")
         out.append("")
+        if det.get("top_features") and det["auroc"]["low"] > 0.5:  # a chance-level detector's weights mean nothing
+            n = len(det["per_seed"])
+            out += ["What the detector reads (mean logistic-regression weight over seeds; positive favours the trait "
+                    "teacher's data): " + ", ".join(f"`{f['name']}` {f['weight']:+.2f} ({f['seeds']}/{n} seeds)"
+                                                   for f in det["top_features"]) + ".", ""]
     spec = controls.get("specificity")
     if spec:
         from sublim.specificity import SpecificityResult
