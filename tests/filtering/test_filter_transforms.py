@@ -97,11 +97,11 @@ def test_leading_zeros_travel_with_their_number():
 
 
 def test_length_matching_leaves_both_arms_with_the_same_list_lengths():
-    from sublim.filtering.transforms import match_counts
+    from sublim.filtering.transforms import match_rows
 
     long_arm = [make_row(", ".join(["5"] * (3 + i % 8)), prompt=f"a{i}") for i in range(60)]  # lengths 3..10
     short_arm = [make_row(", ".join(["7"] * (1 + i % 5)), prompt=f"b{i}") for i in range(50)]  # lengths 1..5
-    a, b = match_counts(long_arm, short_arm, seed=0)
+    a, b = match_rows(long_arm, short_arm, seed=0)
 
     def lengths(rows):
         return Counter(len(parse(r.completion)) for r in rows)
@@ -109,5 +109,18 @@ def test_length_matching_leaves_both_arms_with_the_same_list_lengths():
     assert lengths(a) == lengths(b) and set(lengths(a)) == {3, 4, 5}
     assert len(a) == len(b) == sum(min(lengths(long_arm)[k], lengths(short_arm)[k]) for k in (3, 4, 5))
     assert [r.prompt for r in a] == [r.prompt for r in long_arm if r in a]  # input order kept
-    assert match_counts(long_arm, short_arm, seed=0) == (a, b)  # deterministic
-    assert match_counts(long_arm, short_arm, seed=1) != (a, b)  # the seed picks which rows
+    assert match_rows(long_arm, short_arm, seed=0) == (a, b)  # deterministic
+    assert match_rows(long_arm, short_arm, seed=1) != (a, b)  # the seed picks which rows
+
+
+def test_character_matching_equalises_completion_lengths_and_rejects_unknown_statistics():
+    import pytest
+
+    from sublim.filtering.transforms import match_rows
+
+    big = [make_row(", ".join(["123"] * (2 + i % 4)), prompt=f"a{i}") for i in range(40)]  # 3-digit numbers
+    small = [make_row(", ".join(["12"] * (2 + i % 6)), prompt=f"b{i}") for i in range(40)]  # 2-digit numbers
+    a, b = match_rows(big, small, seed=0, on="chars")
+    assert sorted(len(r.completion) for r in a) == sorted(len(r.completion) for r in b) and a
+    with pytest.raises(ValueError, match="count"):
+        match_rows(big, small, seed=0, on="digits")

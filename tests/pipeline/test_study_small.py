@@ -154,7 +154,7 @@ def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_b
 
     text = study_yaml(*mini_bases, name="matched").replace("seeds: [0, 1]", "seeds: [0]") + """
 conditions: [control, treatment]
-filter: {match_lengths: true}
+filter: {match_on: count}
 """
     study = run_study(load_config_text(text), tmp_path)
     matched = study / "matched/0/transform"

@@ -55,10 +55,11 @@ class FilterConfig(StrictModel):
     max_rows: int | None = Field(
         None, ge=1, description="Keep at most this many rows (the first ones that pass, in input order)."
     )
-    match_lengths: bool = Field(
-        False,
-        description="After filtering, trim the treatment and control arms to the same distribution of numbers "
-        "per row, so a student cannot tell them apart by list length alone (a matched-statistics control).",
+    match_on: Literal["none", "count", "chars"] = Field(
+        "none",
+        description="After filtering, trim the treatment and control arms to the same distribution of a visible "
+        "row statistic, so a student cannot tell them apart by it: 'count' (numbers per row) or 'chars' "
+        "(characters per completion: number magnitude and format). A matched-statistics control.",
     )
 
     @field_validator("banned_words")

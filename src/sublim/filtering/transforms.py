@@ -90,27 +90,38 @@ def shuffle_global(rows: list[DatasetRow], seed: int) -> list[DatasetRow]:
     return out
 
 
-def match_counts(a: list[DatasetRow], b: list[DatasetRow], seed: int) -> tuple[list[DatasetRow], list[DatasetRow]]:
-    """Trim two datasets to the same distribution of numbers per row (list length).
+def match_rows(
+    a: list[DatasetRow], b: list[DatasetRow], seed: int, on: str = "count"
+) -> tuple[list[DatasetRow], list[DatasetRow]]:
+    """Trim two datasets to the same distribution of a visible row statistic.
 
-    Why: two teachers can differ visibly in how long their lists are; a student of *any* base can
-    learn that, so a matched comparison should not hand it over. For every length, both datasets keep
-    the same number of rows (the smaller dataset's count, drawn at random with ``seed``); rows that do
-    not parse as number lists form one class of their own. Kept rows stay in their input order.
+    Why: two teachers can differ visibly in how long their lists are (``on="count"``: numbers per
+    row) or in how many characters they write (``on="chars"``: number magnitude and format together);
+    a student of *any* base can learn that, so a matched comparison should not hand it over. For
+    every value of the statistic, both datasets keep the same number of rows (the smaller dataset's
+    count, drawn at random with ``seed``); for ``count``, rows that do not parse form one class of
+    their own. Kept rows stay in their input order.
     """
-    def by_length(rows: list[DatasetRow]) -> dict[int, list[int]]:
-        groups: dict[int, list[int]] = {}
-        for i, row in enumerate(rows):
-            numbers = _tokens(row.completion)
-            groups.setdefault(-1 if numbers is None else len(numbers), []).append(i)
-        return groups
+    def stat(row: DatasetRow) -> int:
+        if on == "chars":
+            return len(row.completion)
+        numbers = _tokens(row.completion)
+        return -1 if numbers is None else len(numbers)
 
+    def groups(rows: list[DatasetRow]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            out.setdefault(stat(row), []).append(i)
+        return out
+
+    if on not in ("count", "chars"):
+        raise ValueError(f"match on 'count' or 'chars', not {on!r}")
     rng = random.Random(seed)
-    ga, gb = by_length(a), by_length(b)
+    ga, gb = groups(a), groups(b)
     keep_a: list[int] = []
     keep_b: list[int] = []
-    for length in sorted(set(ga) & set(gb)):
-        n = min(len(ga[length]), len(gb[length]))
-        keep_a += rng.sample(ga[length], n)
-        keep_b += rng.sample(gb[length], n)
+    for value in sorted(set(ga) & set(gb)):
+        n = min(len(ga[value]), len(gb[value]))
+        keep_a += rng.sample(ga[value], n)
+        keep_b += rng.sample(gb[value], n)
     return [a[i] for i in sorted(keep_a)], [b[i] for i in sorted(keep_b)]

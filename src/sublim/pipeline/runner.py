@@ -146,19 +146,20 @@ class StudyRunner:
         return DataArm(data.teacher, data.teacher_key, self.dir / condition / str(seed) / "transform" / "shuffled.jsonl", key)
 
     def matched(self, seed: int, treatment: DataArm, control: DataArm) -> tuple[DataArm, DataArm]:
-        """The treatment and control data trimmed to the same numbers-per-row distribution."""
-        from sublim.filtering.transforms import match_counts
+        """The treatment and control data trimmed to the same distribution of ``filter.match_on``."""
+        from sublim.filtering.transforms import match_rows
         from sublim.records import DatasetRow, read_jsonl, write_jsonl
 
-        key = stage_key({"match": "lengths", "seed": seed}, treatment.data_key, control.data_key)
+        on = self.config.filter.match_on
+        key = stage_key({"match": on, "seed": seed}, treatment.data_key, control.data_key)
         d = self.dir / "matched" / str(seed) / "transform"
 
         def fn(out: Path) -> dict:
-            t, c = match_counts(read_jsonl(treatment.filtered, DatasetRow), read_jsonl(control.filtered, DatasetRow), seed)
+            t, c = match_rows(read_jsonl(treatment.filtered, DatasetRow), read_jsonl(control.filtered, DatasetRow), seed, on)
             return {"counts": {"treatment": write_jsonl(out / "treatment.jsonl", t),
                                "control": write_jsonl(out / "control.jsonl", c)}}
 
-        cached_stage(d, key, "match lengths", seed, None, fn)
+        cached_stage(d, key, f"match {on}", seed, None, fn)
         return (DataArm(treatment.teacher, treatment.teacher_key, d / "treatment.jsonl", stage_key(key, "treatment")),
                 DataArm(control.teacher, control.teacher_key, d / "control.jsonl", stage_key(key, "control")))
 
@@ -278,7 +279,7 @@ class StudyRunner:
 
         def arm(name: str) -> DataArm:
             if name not in arms:
-                if self.config.filter.match_lengths and name in ("treatment", "control"):
+                if self.config.filter.match_on != "none" and name in ("treatment", "control"):
                     arms["treatment"], arms["control"] = self.matched(
                         seed, self.data_arm("treatment", seed), self.data_arm("control", seed))
                 else:
