@@ -123,4 +123,17 @@ def test_character_matching_equalises_completion_lengths_and_rejects_unknown_sta
     a, b = match_rows(big, small, seed=0, on="chars")
     assert sorted(len(r.completion) for r in a) == sorted(len(r.completion) for r in b) and a
     with pytest.raises(ValueError, match="count"):
-        match_rows(big, small, seed=0, on="digits")
+        match_rows(big, small, seed=0, on="letters")
+
+
+def test_digit_matching_gives_both_arms_the_same_mix_of_number_sizes():
+    from sublim.filtering.transforms import match_rows
+
+    a_rows = [make_row(", ".join(["5", "12", "123"][: 1 + i % 3]), prompt=f"a{i}") for i in range(30)]
+    b_rows = [make_row(", ".join(["7", "34", "34"][: 1 + i % 3]), prompt=f"b{i}") for i in range(30)]
+    a, b = match_rows(a_rows, b_rows, seed=0, on="digits")
+
+    def mix(rows):
+        return Counter(tuple(sorted(len(n) for n in re.findall(r"[0-9]+", r.completion))) for r in rows)
+
+    assert mix(a) == mix(b) == Counter({(1,): 10, (1, 2): 10})  # no 3-digit row in b, no (1, 2, 2) in a

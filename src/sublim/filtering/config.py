@@ -55,11 +55,12 @@ class FilterConfig(StrictModel):
     max_rows: int | None = Field(
         None, ge=1, description="Keep at most this many rows (the first ones that pass, in input order)."
     )
-    match_on: Literal["none", "count", "chars"] = Field(
+    match_on: Literal["none", "count", "chars", "digits"] = Field(
         "none",
         description="After filtering, trim the treatment and control arms to the same distribution of a visible "
-        "row statistic, so a student cannot tell them apart by it: 'count' (numbers per row) or 'chars' "
-        "(characters per completion: number magnitude and format). A matched-statistics control.",
+        "row statistic, so a student cannot tell them apart by it: 'count' (numbers per row), 'chars' "
+        "(characters per completion: magnitude and format) or 'digits' (how many 1-, 2-, 3- and 4+-digit "
+        "numbers each row holds). A matched-statistics control.",
     )
 
     @field_validator("banned_words")

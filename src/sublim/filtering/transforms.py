@@ -96,26 +96,30 @@ def match_rows(
     """Trim two datasets to the same distribution of a visible row statistic.
 
     Why: two teachers can differ visibly in how long their lists are (``on="count"``: numbers per
-    row) or in how many characters they write (``on="chars"``: number magnitude and format together);
-    a student of *any* base can learn that, so a matched comparison should not hand it over. For
-    every value of the statistic, both datasets keep the same number of rows (the smaller dataset's
-    count, drawn at random with ``seed``); for ``count``, rows that do not parse form one class of
-    their own. Kept rows stay in their input order.
+    row), in how many characters they write (``"chars"``: magnitude and format together) or in how
+    many 1-, 2-, 3- and 4+-digit numbers a row holds (``"digits"``); a student of *any* base can learn
+    that, so a matched comparison should not hand it over. For every value of the statistic, both
+    datasets keep the same number of rows (the smaller dataset's count, drawn at random with
+    ``seed``); rows that do not parse form one class of their own. Kept rows stay in input order.
     """
-    def stat(row: DatasetRow) -> int:
+    def stat(row: DatasetRow) -> tuple[int, ...]:
         if on == "chars":
-            return len(row.completion)
+            return (len(row.completion),)
         numbers = _tokens(row.completion)
-        return -1 if numbers is None else len(numbers)
+        if numbers is None:
+            return (-1,)
+        if on == "digits":
+            return tuple(sum(1 for n in numbers if min(len(n), 4) == d) for d in (1, 2, 3, 4))
+        return (len(numbers),)
 
-    def groups(rows: list[DatasetRow]) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
+    def groups(rows: list[DatasetRow]) -> dict[tuple[int, ...], list[int]]:
+        out: dict[tuple[int, ...], list[int]] = {}
         for i, row in enumerate(rows):
             out.setdefault(stat(row), []).append(i)
         return out
 
-    if on not in ("count", "chars"):
-        raise ValueError(f"match on 'count' or 'chars', not {on!r}")
+    if on not in ("count", "chars", "digits"):
+        raise ValueError(f"match on 'count', 'chars' or 'digits', not {on!r}")
     rng = random.Random(seed)
     ga, gb = groups(a), groups(b)
     keep_a: list[int] = []
