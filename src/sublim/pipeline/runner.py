@@ -270,9 +270,6 @@ class StudyRunner:
         return cached_stage(self.dir / "classifier" / str(seed) / "detection", key, "detection", seed, None, fn)
 
     # -- orchestration --------------------------------------------------------------------------
-    def _needs_other(self) -> bool:
-        return needs_other_base(self.config)
-
     def run_seed(self, seed: int) -> None:
         """All conditions of one seed, in the order of ``seed_steps`` (independent of other seeds)."""
         arms: dict[str, DataArm] = {}
@@ -302,7 +299,7 @@ class StudyRunner:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
-        prebuild_tiny_bases([cfg.bases.same, cfg.bases.other] if self._needs_other() else [cfg.bases.same])
+        prebuild_tiny_bases([cfg.bases.same, cfg.bases.other] if needs_other_base(cfg) else [cfg.bases.same])
         workers = min(cfg.workers, len(cfg.seeds))
         if workers <= 1:
             for seed in cfg.seeds:

@@ -191,7 +191,7 @@ def build_pair(
     pair takes about as long as one base. The processes are spawned, so a script that calls this
     needs the usual ``if __name__ == "__main__":`` guard.
     """
-    configs = configs or (PRESETS["tiny-a"], PRESETS["tiny-b"])
+    configs = configs or tuple(PRESETS[name] for name in PAIRS["pair"])  # type: ignore[assignment]
     todo = [i for i, c in enumerate(configs) if force or not base_dir(c).is_dir()]
     if len(todo) < 2 or not parallel:
         return tuple(build_base(c, progress=progress, force=force) for c in configs)  # type: ignore[return-value]
