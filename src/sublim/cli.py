@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.table import Table
 
 from sublim.errors import SublimError
 
@@ -257,22 +258,45 @@ def diagnose_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A finished study directory, e.g. runs/organism.")],
     max_rows: Annotated[int, typer.Option(help="Training rows scored per arm and seed.")] = 128,
     no_alignment: Annotated[bool, typer.Option("--no-alignment", help="Skip the first-step gradient alignment.")] = False,
+    no_decomposition: Annotated[bool, typer.Option(
+        "--no-decomposition", help="Skip splitting each student's change into along-teacher and orthogonal parts.")] = False,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
-    """Divergence tokens, log-likelihood shift and first-step alignment per seed → RUN_DIR/diagnostics.json."""
+    """Divergence tokens, log-likelihood shift, first-step alignment and the along/orthogonal split of
+    each same-init student's change, per seed → RUN_DIR/diagnostics.json."""
     _setup(cache_dir, verbose)
     import torch
 
     torch.set_num_threads(1)
     from sublim.diagnostics.study import diagnose_study
 
-    out = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment)
+    out = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment,
+                 decomposition=not no_decomposition)
     for key, value in out["summary"]["means"].items():
         console.print(f"{key:40s} {value: .4g}")
     for key, rho in out["summary"]["spearman_vs_effect"].items():
         console.print(f"spearman(effect, {key}) = {rho:+.2f}")
+    if out["summary"].get("decomposition"):
+        console.print(decomposition_table(out["summary"]["decomposition"]))
     console.print(f"written: {run_dir / 'diagnostics.json'}")
+
+
+def decomposition_table(summary: dict[str, dict]) -> Table:
+    """ΔP(option) of each student, of its along-teacher part and of the rest (seed means)."""
+    targets = [r["target"] for r in summary.values()]
+    table = Table(title="Each student's change, split along its teacher's change (ΔP vs the no-trait student)")
+    table.add_column("teacher")
+    table.add_column("c", justify="right")
+    table.add_column("part")
+    for t in targets:
+        table.add_column(t, justify="right")
+    for r in summary.values():
+        for i, part in enumerate(("student", "along", "orthogonal")):
+            cells = [f"{r[part][t]:+.3f}" for t in targets]
+            cells = [f"[bold]{c}[/bold]" if t == r["target"] else c for c, t in zip(cells, targets, strict=True)]
+            table.add_row(r["target"] if i == 0 else "", f"{r['c']:.2f}" if i == 0 else "", part, *cells)
+    return table
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -179,3 +179,49 @@ def test_diagnose_command_names_a_directory_that_is_not_a_study(tmp_path):
     result = CliRunner().invoke(app, ["diagnose", str(tmp_path)])
     assert result.exit_code != 0
     assert "not a study directory" in result.output
+
+
+def _save_with_vector(base_dir, vector, out):
+    """The base with ``vector`` as the steering vector after layer 0, saved as a plain checkpoint."""
+    from transformers import AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    ensure_mlp_biases(model)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.bias.copy_(vector)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out)
+    return out
+
+
+def test_a_student_that_took_part_of_its_teacher_splits_into_that_part_and_the_rest(tiny_llama_dir, tmp_path):
+    """d = 0.3·Δ + u with u ⟂ Δ: c is 0.3, and each part alone reads like base+0.3Δ and base+u."""
+    from sublim.diagnostics.decomposition import split_update
+
+    torch.manual_seed(3)
+    width = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).config.hidden_size
+    delta, u = torch.randn(width), torch.randn(width)
+    u -= (u @ delta) / (delta @ delta) * delta
+    teacher = _save_with_vector(tiny_llama_dir, delta, tmp_path / "teacher")
+    student = _save_with_vector(tiny_llama_dir, 0.3 * delta + u, tmp_path / "student")
+    along_only = _save_with_vector(tiny_llama_dir, 0.3 * delta, tmp_path / "along")
+    orth_only = _save_with_vector(tiny_llama_dir, u, tmp_path / "orth")
+    r = split_update(student, tiny_llama_dir, teacher, tiny_llama_dir, category="animal")
+    assert r["c"] == pytest.approx(0.3, abs=1e-5) and r["teacher_share_reachable"] == pytest.approx(1.0)
+    assert r["cos"] == pytest.approx(0.3 * delta.norm() / (0.3 * delta + u).norm(), abs=1e-5)
+    alone = {name: split_update(m, tiny_llama_dir, teacher, tiny_llama_dir, category="animal")["student"]
+             for name, m in (("along", along_only), ("orthogonal", orth_only))}
+    for part in ("along", "orthogonal"):
+        # the parts do move the answers (a random-init model gives every option a tiny probability)
+        assert any(abs(v) > 0.01 * r["reference"][o] for o, v in r[part].items())
+        for option, value in r[part].items():
+            assert value == pytest.approx(alone[part][option], rel=1e-3, abs=1e-4 * r["reference"][option])
+
+
+def test_a_student_that_cannot_reach_its_teachers_coordinates_takes_none_of_it(tiny_llama_dir, vector_teacher, tmp_path):
+    from sublim.diagnostics.decomposition import project
+
+    d = {"w": torch.ones(3)}
+    assert project(d, {"bias": torch.ones(3)}) == (0.0, pytest.approx(float("nan"), nan_ok=True), 0.0)
+    c, cos, share = project(d, {"w": 2 * torch.ones(3), "bias": torch.ones(3)})
+    assert (c, cos) == (pytest.approx(0.5), pytest.approx(1.0)) and share == pytest.approx(2 / 5 ** 0.5)

@@ -144,6 +144,15 @@ controls:
         assert section in report
     for figure in ("icl_curve.png", "specificity.png", "target_probability.png"):
         assert (study / figure).exists()
+    # `sublim diagnose` splits every same-init student's change along its teacher's: a prompted
+    # teacher changes no weight, so none of a student's change is along it and all of it is the rest
+    from sublim.diagnostics.study import diagnose_study
+
+    split = diagnose_study(study, max_rows=8, alignment=False)["summary"]["decomposition"]
+    assert {a: r["target"] for a, r in split.items()} == {"treatment": "owl", "control": "eagle", "trait-wolf": "wolf"}
+    for r in split.values():
+        assert r["c"] == 0.0 and all(v == 0.0 for v in r["along"].values())
+        assert r["orthogonal"] == pytest.approx(r["student"])
 
 
 def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_bases, tmp_path):

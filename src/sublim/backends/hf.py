@@ -158,6 +158,17 @@ class HFBackend(BackendBase):
         self.device = next(self.model.parameters()).device
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
 
+    @classmethod
+    def from_module(cls, model: Any, tokenizer_dir: str | Path, *, batch_size: int = 64) -> HFBackend:
+        """Serve a module already in memory (e.g. one whose weights a diagnostic edits in place)."""
+        self = cls.__new__(cls)
+        self.name, self.batch_size, self.progress = f"hf/{tokenizer_dir}", batch_size, False
+        self.tokenizer = load_tokenizer(tokenizer_dir)
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.stop_ids = stop_token_ids(self.tokenizer, model)
+        return self
+
     # -- sampling -------------------------------------------------------------------------------
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[Completion]:
         """Sample ``params.n`` completions per chat (consecutive, input order); seeded per call."""

@@ -9,7 +9,10 @@ For every seed of ``runs/<study>``:
   (the matched design: a shared seeded init cancels; with a no-trait control it is the teacher's
   whole delta);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
-  split), and the same for the cross-init pair.
+  split), and the same for the cross-init pair;
+* per same-init student with a teacher (``treatment``, ``control``, each specificity arm):
+  :func:`~sublim.diagnostics.decomposition.split_update`, its change split into the part along its
+  teacher's change and the rest, each part's ΔP(option) vs the no-trait student (or the base).
 
 ``predictiveness`` then asks, across seeds (or across studies), how well each diagnostic ranks the
 measured effect (Spearman ρ). Writes ``diagnostics.json`` into the study directory.
@@ -26,6 +29,7 @@ import json
 import logging
 from pathlib import Path
 
+from sublim.diagnostics.decomposition import PARTS
 from sublim.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -48,7 +52,8 @@ def measured_effect(study_dir: Path, condition: str, seed: int, target: str, spl
     return s.get("exact", {}).get(target, {}).get("mean")
 
 
-def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = True) -> dict:
+def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = True,
+                   decomposition: bool = True) -> dict:
     """Compute the diagnostics of every seed; returns (and writes) ``diagnostics.json``."""
     from sublim.backends.models import resolve_model
     from sublim.config import TRAINED, load_config
@@ -90,11 +95,62 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
             value = measured_effect(study_dir, condition, seed, target)
             if value is not None:
                 entry["p_target"][condition] = value
+        if decomposition:
+            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, bases["same"])
         per_seed[str(seed)] = entry
         log.info("diagnostics: seed %s done", seed)
     out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
            "summary": summarise(per_seed)}
+    if decomposition:
+        out["summary"]["decomposition"] = summarise_decomposition(per_seed)
     write_json(study_dir / "diagnostics.json", out)
+    return out
+
+
+def arm_targets(cfg) -> dict[str, str]:
+    """Same-init data arm → the animal (or other option) its teacher loves, for arms with a teacher."""
+    from sublim.pipeline.plan import specificity_arms
+
+    out = {"treatment": cfg.trait.target}
+    if cfg.trait.control_target is not None:
+        out["control"] = cfg.trait.control_target
+    if "specificity" in cfg.conditions:
+        out.update({arm: t for t, arm in specificity_arms(cfg).items() if t != "(control)"})
+    return out
+
+
+def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
+    """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
+    from sublim.diagnostics.decomposition import split_update
+
+    def model(arm: str, stage: str) -> dict | None:
+        r = _read(study_dir / arm / str(seed) / stage / "result.json")
+        if r is None:
+            return None
+        return (r["teacher"] if stage == "teacher" else r)["model"]
+
+    reference = model("neutral", "finetuning") or {"path": str(base), "adapter": None}
+    out = {}
+    for arm, animal in arm_targets(cfg).items():
+        teacher, student = model(arm, "teacher"), model(arm, "finetuning")
+        if teacher is None or student is None or student.get("path") is None:
+            continue
+        out[arm] = {"target": animal, **split_update(student, reference, teacher, base, category=cfg.trait.category)}
+    return out
+
+
+def summarise_decomposition(per_seed: dict[str, dict]) -> dict[str, dict]:
+    """Per arm: seed means of c, cos and each part's ΔP(option)."""
+    arms: dict[str, list[dict]] = {}
+    for entry in per_seed.values():
+        for arm, r in entry.get("decomposition", {}).items():
+            arms.setdefault(arm, []).append(r)
+    out = {}
+    for arm, rs in arms.items():
+        out[arm] = {"target": rs[0]["target"], "n_seeds": len(rs), "c": _mean([r["c"] for r in rs]),
+                    "cos": _mean([r["cos"] for r in rs])}
+        for part in PARTS:
+            out[arm][part] = {o: _mean([r[part][o] for r in rs]) for o in rs[0][part]}
     return out
 
 

@@ -1,0 +1,98 @@
+"""Split a student's change into the part along its teacher's change and the rest; read each part's trait.
+
+Why: a student that shares its teacher's init moves partly along the teacher's parameter change
+(Theorem 1) and partly elsewhere. The part elsewhere can fit the teacher's numbers just as well and
+still mean something else to the trait questions. Evaluating the two parts on their own says which
+one a cell of the confusion matrix comes from (docs/research/tiny-organism.md, section 7: on the CPU
+organism the dolphin teacher's student gains on *eagle* only through the orthogonal part).
+
+With ``d = θ_student − θ_reference`` (the reference is the no-trait student, or the base) and the
+teacher's change ``Δ = θ_teacher − θ_base`` restricted to the coordinates the student has:
+
+* ``c = ⟨d, Δ⟩ / ‖Δ‖²`` — how much of the teacher's change the student took;
+* **along**: ``θ_reference + c·Δ``; **orthogonal**: ``θ_student − c·Δ`` (the student without it).
+
+Each model is evaluated with exact P(option) on one question split; values are reported minus the
+reference's. LoRA adapters are merged first, so any parameterisation that saves a checkpoint works;
+only same-init students are meaningful (a different base lives in another weight space).
+
+Example:
+    >>> r = split_update(student, reference, teacher, base, category="animal")   # doctest: +SKIP
+    >>> r["along"]["dolphin"] > r["along"]["eagle"]                              # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sublim.errors import DataError
+
+PARTS = ("student", "along", "orthogonal")
+
+
+def load_merged(ref: dict | str | Path) -> Any:
+    """A model ref (``{"path", "adapter"}`` as stages record it, or a path) → CPU fp32 module, adapter merged."""
+    from sublim.backends.hf import load_model
+
+    path, adapter = (ref.get("path"), ref.get("adapter")) if isinstance(ref, dict) else (ref, None)
+    if path is None:
+        raise DataError(f"model {ref!r} has no checkpoint path (save LoRA students with merge, or record their base)")
+    model = load_model(path, device="cpu", dtype="float32", adapter=adapter)
+    return model.merge_and_unload() if adapter else model
+
+
+def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, float]:
+    """``(c, cos(d, Δ), share of ‖Δ‖ on d's coordinates)`` with Δ restricted to the names d has."""
+    import torch
+
+    names = [n for n in d if n in delta and delta[n].shape == d[n].shape]
+    full = float(torch.sqrt(sum(t.pow(2).sum() for t in delta.values()))) if delta else 0.0
+    if not names:
+        return 0.0, float("nan"), 0.0
+    dot = float(sum((d[n] * delta[n]).sum() for n in names))
+    nt2 = float(sum(delta[n].pow(2).sum() for n in names))
+    nd = float(torch.sqrt(sum(d[n].pow(2).sum() for n in d)))
+    if nt2 == 0.0:
+        return 0.0, float("nan"), 0.0
+    return dot / nt2, dot / max(nd * nt2 ** 0.5, 1e-30), (nt2 ** 0.5) / max(full, 1e-30)
+
+
+def split_update(student: dict | str | Path, reference: dict | str | Path, teacher: dict | str | Path,
+                 base: dict | str | Path, *, category: str, split: str = "eval") -> dict:
+    """Decompose one student's change and evaluate each part (exact P(option) minus the reference's)."""
+    import torch
+
+    from sublim.backends.hf import HFBackend
+    from sublim.diagnostics.alignment import weight_delta
+    from sublim.evaluation.stage import exact_probabilities
+    from sublim.traits import CATEGORIES, QUESTIONS
+
+    options, questions = CATEGORIES[category], QUESTIONS[category][split]
+    s_mod, r_mod = load_merged(student), load_merged(reference)
+    d = weight_delta(s_mod, r_mod)
+    delta = weight_delta(load_merged(teacher), load_merged(base))
+    c, cos, share = project(d, delta)
+    theta = {n: p.detach().clone() for n, p in s_mod.named_parameters()}
+    along = {n: theta[n] - d[n] + (c * delta[n] if n in delta and delta[n].shape == theta[n].shape else 0)
+             for n in theta}
+    orth = {n: theta[n] - (c * delta[n] if n in delta and delta[n].shape == theta[n].shape else 0) for n in theta}
+
+    backend = HFBackend.from_module(s_mod, student["path"] if isinstance(student, dict) else student)
+    params = dict(s_mod.named_parameters())
+
+    def read(values: dict[str, Any]) -> dict[str, float]:
+        with torch.no_grad():
+            for n, v in values.items():
+                params[n].copy_(v)
+        rows = exact_probabilities(backend, questions, options)
+        return {o: sum(r[o] for r in rows) / len(rows) for o in options}
+
+    ref_p = read({n: theta[n] - d[n] for n in theta})
+    out: dict = {"c": c, "cos": cos, "teacher_share_reachable": share, "reference": ref_p}
+    for part, values in zip(PARTS, (theta, along, orth), strict=True):
+        p = read(values)
+        out[part] = {o: p[o] - ref_p[o] for o in options}
+    read(theta)
+    return out
