@@ -171,6 +171,19 @@ def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_pa
     assert {k for k, c in verdict["checks"].items() if not c["passed"]} == failing
 
 
+@pytest.mark.parametrize("rows, columns, passed", [([True] * 4, [True] * 4, True), ([True, True, False, True], [True] * 4, False)])
+def test_level_a_needs_a_dominant_diagonal_when_the_matrix_was_run(tmp_path, rows, columns, passed):
+    import json
+
+    from sublim.diagnostics.criteria import level_a
+
+    study = _fake_study(tmp_path / "s", ORGANISM)
+    spec = {"labels": ["owl", "eagle", "dolphin", "wolf"], "diagonal_is_row_max": rows, "diagonal_is_column_max": columns}
+    (study / "metrics.json").write_text(json.dumps({"controls": {"specificity": {"result": spec}}}))
+    verdict = level_a(study)
+    assert verdict["checks"]["dominant_diagonal"]["passed"] is passed and verdict["passed"] is passed
+
+
 def test_diagnose_command_names_a_directory_that_is_not_a_study(tmp_path):
     from typer.testing import CliRunner
 

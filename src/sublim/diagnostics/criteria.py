@@ -7,9 +7,11 @@ Reads only evaluation, leak-check and manifest files, so it runs on a finished s
    its mean ≥ ``min_ratio`` × the base;
 3. different-init student: no significant rise over its matched control (one-sided paired t,
    p ≥ 0.05, or a negative mean difference);
-4. the leak check clean on every arm and seed.
+4. the leak check clean on every arm and seed;
+5. when the study ran the specificity arms: the confusion matrix's diagonal is the maximum of every
+   row and every column (read from ``metrics.json``).
 
-(The specificity matrix and the wall time are checked where they are measured.)
+(The wall time is checked where it is measured.)
 
 Example:
     >>> v = level_a(Path("runs/organism"))                    # doctest: +SKIP
@@ -75,10 +77,24 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
                               "teacher_mass": r["teacher_mass"], "base_mass": r["base_mass"],
                               "target_mass": r["target_mass"]})
     checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
+    spec = _specificity(study_dir)
+    if spec is not None:
+        rows, cols = spec["diagonal_is_row_max"], spec["diagonal_is_column_max"]
+        checks["dominant_diagonal"] = {
+            "value": {"rows": f"{sum(rows)}/{len(rows)}", "columns": f"{sum(cols)}/{len(cols)}",
+                      "labels": spec["labels"]},
+            "passed": all(rows) and all(cols)}
     passed = all(c["passed"] for c in checks.values()) and {"above_base", "above_control", "ratio_to_base",
                                                             "cross_init_null"} <= set(checks)
     return {"study": config["name"], "split": split, "per_seed": {c: x for c, x in v.items() if x},
             "estimates": est, "checks": checks, "passed": passed}
+
+
+def _specificity(study_dir: Path) -> dict | None:
+    path = study_dir / "metrics.json"
+    if not path.exists():
+        return None
+    return (json.loads(path.read_text()).get("controls") or {}).get("specificity", {}).get("result")
 
 
 def wall_time(study_dir: Path) -> float:
