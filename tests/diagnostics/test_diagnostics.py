@@ -182,6 +182,8 @@ def test_level_a_needs_a_dominant_diagonal_when_the_matrix_was_run(tmp_path, row
     (study / "metrics.json").write_text(json.dumps({"controls": {"specificity": {"result": spec}}}))
     verdict = level_a(study)
     assert verdict["checks"]["dominant_diagonal"]["passed"] is passed and verdict["passed"] is passed
+    (study / "metrics.json").write_text(json.dumps({"controls": {"specificity": None}}))  # not run: not checked
+    assert "dominant_diagonal" not in level_a(study)["checks"]
 
 
 def test_diagnose_command_names_a_directory_that_is_not_a_study(tmp_path):

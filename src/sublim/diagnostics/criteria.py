@@ -94,7 +94,8 @@ def _specificity(study_dir: Path) -> dict | None:
     path = study_dir / "metrics.json"
     if not path.exists():
         return None
-    return (json.loads(path.read_text()).get("controls") or {}).get("specificity", {}).get("result")
+    controls = json.loads(path.read_text()).get("controls") or {}
+    return (controls.get("specificity") or {}).get("result")
 
 
 def wall_time(study_dir: Path) -> float:
