@@ -73,6 +73,20 @@ def test_lora_trains_only_adapters_and_saves_adapter_and_merged_weights(tiny_lla
     assert completion_logprob(tiny_llama_dir, rows, adapter=ref.adapter) > completion_logprob(tiny_llama_dir, rows)
 
 
+def test_lora_on_chosen_layers_adapts_only_those_layers(tiny_llama_dir):
+    """An early-layer LoRA student (the issue's "all layers or chosen ones"); bad indices name the field."""
+    config = FinetuneConfig(params="lora", lora={"rank": 4, "layers": [0]})
+    student = make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)
+    trainable = [n for n, p in student.model.named_parameters() if p.requires_grad]
+    assert trainable and all(".layers.0." in n for n in trainable)
+    assert len(trainable) == 2 * 7  # A and B for each of the seven projections of layer 0
+    with pytest.raises(ConfigError, match="lora.layers"):
+        make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir),
+                     FinetuneConfig(params="lora", lora={"layers": [9]}))
+    with pytest.raises(ValueError, match="at least one layer"):
+        FinetuneConfig(params="lora", lora={"layers": []})
+
+
 def test_registering_a_parameterisation_makes_it_configurable(tiny_llama_dir, numbers_jsonl, tmp_path):
     from sublim.finetuning.params import Student, save_full_model
 

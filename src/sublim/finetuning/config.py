@@ -26,6 +26,15 @@ class LoraSettings(StrictModel):
         default_factory=lambda: list(QWEN_STYLE_TARGETS),
         description="module names to adapt (Llama/Qwen projections by default) or 'all-linear'",
     )
+    layers: list[int] | None = Field(
+        None, description="adapt only these decoder layers (0 = the first); null: every layer")
+
+    @field_validator("layers")
+    @classmethod
+    def _layers_not_empty(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(i < 0 for i in v)):
+            raise ValueError("give at least one layer index, each >= 0 (or null for every layer)")
+        return v
 
 
 class FinetuneConfig(StrictModel):

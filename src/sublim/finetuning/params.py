@@ -123,13 +123,18 @@ def full_weights(model: Any, config: FinetuneConfig) -> Student:
 
 @register_parameterisation("lora")
 def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
-    """LoRA adapters (peft) on ``config.lora.target_modules``; the base weights stay frozen."""
+    """LoRA adapters (peft) on ``config.lora.target_modules`` (of ``lora.layers`` only, if set); base frozen."""
     from peft import LoraConfig, get_peft_model
 
     settings = config.lora
+    if settings.layers is not None:
+        n = len(model.model.layers)
+        if max(settings.layers) >= n:
+            raise ConfigError(f"field 'lora.layers': {max(settings.layers)} is out of range (the model has {n} layers)")
     lora_config = LoraConfig(
         r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
         target_modules=settings.target_modules, task_type="CAUSAL_LM", bias="none",
+        layers_to_transform=settings.layers,
     )
     try:
         wrapped = get_peft_model(model, lora_config)
