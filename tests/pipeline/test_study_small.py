@@ -153,6 +153,7 @@ controls:
     for r in split.values():
         assert r["c"] == 0.0 and all(v == 0.0 for v in r["along"].values())
         assert r["orthogonal"] == pytest.approx(r["student"])
+    assert (study / "decomposition.png").exists()
 
 
 def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_bases, tmp_path):

@@ -15,7 +15,8 @@ For every seed of ``runs/<study>``:
   teacher's change and the rest, each part's ΔP(option) vs the no-trait student (or the base).
 
 ``predictiveness`` then asks, across seeds (or across studies), how well each diagnostic ranks the
-measured effect (Spearman ρ). Writes ``diagnostics.json`` into the study directory.
+measured effect (Spearman ρ). Writes ``diagnostics.json`` (and ``decomposition.png``) into the study
+directory.
 
 Example:
     >>> out = diagnose_study(Path("runs/organism"), max_rows=128)                 # doctest: +SKIP
@@ -102,7 +103,11 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
            "summary": summarise(per_seed)}
     if decomposition:
+        from sublim.reporting.figures import plot_decomposition
+
         out["summary"]["decomposition"] = summarise_decomposition(per_seed)
+        plot_decomposition(out["summary"]["decomposition"], study_dir / "decomposition.png",
+                           f"{cfg.name}: each student's change, split along its teacher's change and the rest")
     write_json(study_dir / "diagnostics.json", out)
     return out
 

@@ -131,3 +131,32 @@ def plot_specificity(summary: dict, path: Path) -> Path | None:
     plot_confusion(result, result.labels, path, options=result.options,
                    title=f"{summary['study']}: which preference does each teacher's data move?")
     return path
+
+
+def plot_decomposition(decomposition: dict[str, dict], path: Path, title: str = "") -> Path | None:
+    """One panel per teacher: each option's ΔP for the whole student, its along-teacher part and the rest.
+
+    The picture answers "which part of the student's change carries which trait" at a glance
+    (``sublim diagnose``; seed means, n in each panel's title).
+    """
+    if not decomposition:
+        return None
+    arms = list(decomposition.values())
+    options = [a["target"] for a in arms]
+    parts = (("student", "whole student", "0.3", ""), ("along", "along its teacher", "0.6", "//"),
+             ("orthogonal", "the rest", "0.9", ".."))
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.0 * len(arms) + 0.5, 3.6), squeeze=False, sharey=True)
+    width = 0.27
+    for ax, arm in zip(axes[0], arms, strict=True):
+        for k, (part, label, grey, hatch) in enumerate(parts):
+            xs = [i + (k - 1) * width for i in range(len(options))]
+            ax.bar(xs, [arm[part][o] for o in options], width, color=grey, hatch=hatch, edgecolor="black",
+                   linewidth=0.6, label=label)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(options)), options, fontsize=8)
+        ax.set_title(f"{arm['target']} teacher (c = {arm['c']:.2f}, n = {arm['n_seeds']})", fontsize=9)
+    axes[0][0].set_ylabel("ΔP(option) vs the no-trait student")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title or "Each student's change, split along its teacher's change and the rest", fontsize=10)
+    _save(fig, path)
+    return path
