@@ -285,7 +285,8 @@ def diagnose_cmd(
 def decomposition_table(summary: dict[str, dict]) -> Table:
     """ΔP(option) of each student, of its along-teacher part and of the rest (seed means)."""
     targets = [r["target"] for r in summary.values()]
-    table = Table(title="Each student's change, split along its teacher's change (ΔP vs the no-trait student)")
+    against = next(iter(summary.values()))["against"]
+    table = Table(title=f"Each student's change, split along its teacher's change (ΔP vs {against})")
     table.add_column("teacher")
     table.add_column("c", justify="right")
     table.add_column("part")

@@ -151,6 +151,7 @@ controls:
     split = diagnose_study(study, max_rows=8, alignment=False)["summary"]["decomposition"]
     assert {a: r["target"] for a, r in split.items()} == {"treatment": "owl", "control": "eagle", "trait-wolf": "wolf"}
     for r in split.values():
+        assert r["against"] == "the no-trait student"  # the specificity arms trained one
         assert r["c"] == 0.0 and all(v == 0.0 for v in r["along"].values())
         assert r["orthogonal"] == pytest.approx(r["student"])
     assert (study / "decomposition.png").exists()

@@ -134,13 +134,16 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
             return None
         return (r["teacher"] if stage == "teacher" else r)["model"]
 
-    reference = model("neutral", "finetuning") or {"path": str(base), "adapter": None}
+    neutral = model("neutral", "finetuning")
+    reference = neutral or {"path": str(base), "adapter": None}
+    against = "the no-trait student" if neutral else "the base"
     out = {}
     for arm, animal in arm_targets(cfg).items():
         teacher, student = model(arm, "teacher"), model(arm, "finetuning")
         if teacher is None or student is None or student.get("path") is None:
             continue
-        out[arm] = {"target": animal, **split_update(student, reference, teacher, base, category=cfg.trait.category)}
+        out[arm] = {"target": animal, "against": against,
+                    **split_update(student, reference, teacher, base, category=cfg.trait.category)}
     return out
 
 
@@ -152,7 +155,8 @@ def summarise_decomposition(per_seed: dict[str, dict]) -> dict[str, dict]:
             arms.setdefault(arm, []).append(r)
     out = {}
     for arm, rs in arms.items():
-        out[arm] = {"target": rs[0]["target"], "n_seeds": len(rs), "c": _mean([r["c"] for r in rs]),
+        out[arm] = {"target": rs[0]["target"], "against": rs[0]["against"], "n_seeds": len(rs),
+                    "c": _mean([r["c"] for r in rs]),
                     "cos": _mean([r["cos"] for r in rs])}
         for part in PARTS:
             out[arm][part] = {o: _mean([r[part][o] for r in rs]) for o in rs[0][part]}

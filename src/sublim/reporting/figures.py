@@ -155,7 +155,7 @@ def plot_decomposition(decomposition: dict[str, dict], path: Path, title: str = 
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(options)), options, fontsize=8)
         ax.set_title(f"{arm['target']} teacher (c = {arm['c']:.2f}, n = {arm['n_seeds']})", fontsize=9)
-    axes[0][0].set_ylabel("ΔP(option) vs the no-trait student")
+    axes[0][0].set_ylabel(f"ΔP(option) vs {arms[0].get('against', 'the reference')}")
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.suptitle(title or "Each student's change, split along its teacher's change and the rest", fontsize=10)
     _save(fig, path)
