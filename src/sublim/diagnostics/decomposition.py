@@ -75,9 +75,11 @@ def split_update(student: dict | str | Path, reference: dict | str | Path, teach
     delta = weight_delta(load_merged(teacher), load_merged(base))
     c, cos, share = project(d, delta)
     theta = {n: p.detach().clone() for n, p in s_mod.named_parameters()}
-    along = {n: theta[n] - d[n] + (c * delta[n] if n in delta and delta[n].shape == theta[n].shape else 0)
-             for n in theta}
-    orth = {n: theta[n] - (c * delta[n] if n in delta and delta[n].shape == theta[n].shape else 0) for n in theta}
+    step = {n: c * delta[n] if n in delta and delta[n].shape == t.shape else torch.zeros_like(t)
+            for n, t in theta.items()}  # c·Δ on the student's coordinates
+    theta_ref = {n: theta[n] - d[n] for n in theta}
+    along = {n: theta_ref[n] + step[n] for n in theta}
+    orth = {n: theta[n] - step[n] for n in theta}
 
     backend = HFBackend.from_module(s_mod, student["path"] if isinstance(student, dict) else student)
     params = dict(s_mod.named_parameters())
@@ -89,7 +91,7 @@ def split_update(student: dict | str | Path, reference: dict | str | Path, teach
         rows = exact_probabilities(backend, questions, options)
         return {o: sum(r[o] for r in rows) / len(rows) for o in options}
 
-    ref_p = read({n: theta[n] - d[n] for n in theta})
+    ref_p = read(theta_ref)
     out: dict = {"c": c, "cos": cos, "teacher_share_reachable": share, "reference": ref_p}
     for part, values in zip(PARTS, (theta, along, orth), strict=True):
         p = read(values)
