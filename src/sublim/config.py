@@ -156,6 +156,10 @@ class ControlsConfig(StrictModel):
     specificity_targets: list[str] = Field(
         ["owl", "eagle", "dolphin", "wolf"], description="specificity: one teacher and student per target"
     )
+    specificity_matched: bool = Field(
+        False, description="specificity with filter.match_on: trim EVERY teacher's data (the other targets' "
+        "and the no-trait one's too) to one distribution of the statistic, jointly with the treatment and "
+        "control arms (false: only treatment and control are matched)")
 
 
 class StudyConfig(StrictModel):

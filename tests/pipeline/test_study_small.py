@@ -178,3 +178,29 @@ filter: {match_on: count}
     assert result["treatment"] == result["control"] > 0
     for arm in ("treatment", "control"):
         assert (study / arm / "0/evaluation/DONE").exists()
+
+
+def test_a_matched_confusion_matrix_trims_every_teachers_data_to_one_distribution(mini_bases, tmp_path):
+    """controls.specificity_matched: the other targets' and the no-trait teacher's rows are matched too."""
+    from collections import Counter
+
+    from sublim.numbers import parse
+    from sublim.records import DatasetRow, read_jsonl
+
+    text = study_yaml(*mini_bases, name="matched-all").replace("seeds: [0, 1]", "seeds: [0]") + """
+conditions: [control, treatment, specificity]
+filter: {match_on: count}
+controls: {specificity_targets: [owl, eagle, wolf], specificity_matched: true}
+"""
+    study = run_study(load_config_text(text), tmp_path)
+    matched = study / "matched/0/transform"
+    counts = json.loads((matched / "result.json").read_text())["counts"]
+    assert set(counts) == {"treatment", "control", "trait-wolf", "neutral"} and len(set(counts.values())) == 1
+
+    def lengths(name):
+        return Counter(len(parse(r.completion) or []) for r in read_jsonl(matched / f"{name}.jsonl", DatasetRow))
+
+    assert lengths("treatment") == lengths("control") == lengths("trait-wolf") == lengths("neutral")
+    # the students of the other teachers trained on the matched rows
+    wolf_rows = json.loads((study / "trait-wolf/0/finetuning/result.json").read_text())["model"]["meta"]["rows"]
+    assert wolf_rows == counts["trait-wolf"]

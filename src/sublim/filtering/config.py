@@ -60,7 +60,8 @@ class FilterConfig(StrictModel):
         description="After filtering, trim the treatment and control arms to the same distribution of a visible "
         "row statistic, so a student cannot tell them apart by it: 'count' (numbers per row), 'chars' "
         "(characters per completion: magnitude and format) or 'digits' (how many 1-, 2-, 3- and 4+-digit "
-        "numbers each row holds). A matched-statistics control.",
+        "numbers each row holds). A matched-statistics control (controls.specificity_matched extends it to "
+        "every teacher of the specificity matrix).",
     )
 
     @field_validator("banned_words")

@@ -102,6 +102,16 @@ def match_rows(
     datasets keep the same number of rows (the smaller dataset's count, drawn at random with
     ``seed``); rows that do not parse form one class of their own. Kept rows stay in input order.
     """
+    ta, tb = match_many([a, b], seed, on)
+    return ta, tb
+
+
+def match_many(datasets: list[list[DatasetRow]], seed: int, on: str = "count") -> list[list[DatasetRow]]:
+    """:func:`match_rows` for any number of datasets (e.g. every teacher of a confusion matrix).
+
+    For every value of the statistic each dataset keeps the smallest count any of them has; with two
+    datasets this draws exactly the rows :func:`match_rows` always drew.
+    """
     def stat(row: DatasetRow) -> tuple[int, ...]:
         if on == "chars":
             return (len(row.completion),)
@@ -121,11 +131,10 @@ def match_rows(
     if on not in ("count", "chars", "digits"):
         raise ValueError(f"match on 'count', 'chars' or 'digits', not {on!r}")
     rng = random.Random(seed)
-    ga, gb = groups(a), groups(b)
-    keep_a: list[int] = []
-    keep_b: list[int] = []
-    for value in sorted(set(ga) & set(gb)):
-        n = min(len(ga[value]), len(gb[value]))
-        keep_a += rng.sample(ga[value], n)
-        keep_b += rng.sample(gb[value], n)
-    return [a[i] for i in sorted(keep_a)], [b[i] for i in sorted(keep_b)]
+    grouped = [groups(rows) for rows in datasets]
+    keep: list[list[int]] = [[] for _ in datasets]
+    for value in sorted(set.intersection(*(set(g) for g in grouped))) if grouped else []:
+        n = min(len(g[value]) for g in grouped)
+        for kept, g in zip(keep, grouped, strict=True):
+            kept += rng.sample(g[value], n)
+    return [[rows[i] for i in sorted(kept)] for rows, kept in zip(datasets, keep, strict=True)]

@@ -145,23 +145,33 @@ class StudyRunner:
         cached_stage(self.dir / condition / str(seed) / "transform", key, f"shuffle ({kind})", seed, None, fn)
         return DataArm(data.teacher, data.teacher_key, self.dir / condition / str(seed) / "transform" / "shuffled.jsonl", key)
 
-    def matched(self, seed: int, treatment: DataArm, control: DataArm) -> tuple[DataArm, DataArm]:
-        """The treatment and control data trimmed to the same distribution of ``filter.match_on``."""
-        from sublim.filtering.transforms import match_rows
+    def matched(self, seed: int, arms: dict[str, DataArm]) -> dict[str, DataArm]:
+        """The given data arms trimmed to one distribution of ``filter.match_on`` (treatment first)."""
+        from sublim.filtering.transforms import match_many
         from sublim.records import DatasetRow, read_jsonl, write_jsonl
 
         on = self.config.filter.match_on
-        key = stage_key({"match": on, "seed": seed}, treatment.data_key, control.data_key)
+        key = stage_key({"match": on, "seed": seed}, *(a.data_key for a in arms.values()))
         d = self.dir / "matched" / str(seed) / "transform"
 
         def fn(out: Path) -> dict:
-            t, c = match_rows(read_jsonl(treatment.filtered, DatasetRow), read_jsonl(control.filtered, DatasetRow), seed, on)
-            return {"counts": {"treatment": write_jsonl(out / "treatment.jsonl", t),
-                               "control": write_jsonl(out / "control.jsonl", c)}}
+            kept = match_many([read_jsonl(a.filtered, DatasetRow) for a in arms.values()], seed, on)
+            return {"counts": {name: write_jsonl(out / f"{name}.jsonl", rows)
+                               for name, rows in zip(arms, kept, strict=True)}}
 
         cached_stage(d, key, f"match {on}", seed, None, fn)
-        return (DataArm(treatment.teacher, treatment.teacher_key, d / "treatment.jsonl", stage_key(key, "treatment")),
-                DataArm(control.teacher, control.teacher_key, d / "control.jsonl", stage_key(key, "control")))
+        return {name: DataArm(a.teacher, a.teacher_key, d / f"{name}.jsonl", stage_key(key, name))
+                for name, a in arms.items()}
+
+    def matched_arms(self) -> tuple[str, ...]:
+        """Data arms trimmed together by ``filter.match_on``: treatment and control, or every arm."""
+        cfg = self.config
+        if cfg.filter.match_on == "none":
+            return ()
+        if cfg.controls.specificity_matched and "specificity" in cfg.conditions:
+            names = ["treatment", "control"] + [a for s in seed_steps(cfg) for a in s.data_arms()]
+            return tuple(dict.fromkeys(names))
+        return ("treatment", "control")
 
     # -- students and evaluation ------------------------------------------------------------------
     def student(self, condition: str, seed: int, data: DataArm, which: str = "same") -> tuple[ModelRef, str]:
@@ -274,11 +284,12 @@ class StudyRunner:
         """All conditions of one seed, in the order of ``seed_steps`` (independent of other seeds)."""
         arms: dict[str, DataArm] = {}
 
+        matched = self.matched_arms()
+
         def arm(name: str) -> DataArm:
             if name not in arms:
-                if self.config.filter.match_on != "none" and name in ("treatment", "control"):
-                    arms["treatment"], arms["control"] = self.matched(
-                        seed, self.data_arm("treatment", seed), self.data_arm("control", seed))
+                if name in matched:
+                    arms.update(self.matched(seed, {a: self.data_arm(a, seed) for a in matched}))
                 else:
                     arms[name] = self.data_arm(name, seed)
             return arms[name]
