@@ -284,6 +284,8 @@ def diagnose_cmd(
 
 def decomposition_table(summary: dict[str, dict]) -> Table:
     """ΔP(option) of each student, of its along-teacher part and of the rest (seed means)."""
+    from sublim.diagnostics.decomposition import PARTS
+
     targets = [r["target"] for r in summary.values()]
     against = next(iter(summary.values()))["against"]
     table = Table(title=f"Each student's change, split along its teacher's change (ΔP vs {against})")
@@ -293,7 +295,7 @@ def decomposition_table(summary: dict[str, dict]) -> Table:
     for t in targets:
         table.add_column(t, justify="right")
     for r in summary.values():
-        for i, part in enumerate(("student", "along", "orthogonal")):
+        for i, part in enumerate(PARTS):
             cells = [f"{r[part][t]:+.3f}" for t in targets]
             cells = [f"[bold]{c}[/bold]" if t == r["target"] else c for c, t in zip(cells, targets, strict=True)]
             table.add_row(r["target"] if i == 0 else "", f"{r['c']:.2f}" if i == 0 else "", part, *cells)

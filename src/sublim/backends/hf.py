@@ -149,25 +149,22 @@ class HFBackend(BackendBase):
                  adapter: str | None = None, progress: bool = False) -> None:
         if batch_size <= 0:
             raise ConfigError(f"batch_size must be positive (got {batch_size})")
-        self.name = f"hf/{model}"
-        self.batch_size = batch_size
-        self.progress = progress
-        self.tokenizer = load_tokenizer(adapter if adapter and Path(adapter, "tokenizer_config.json").exists()
-                                        else model)
-        self.model = load_model(model, device=device, dtype=dtype, adapter=adapter)
-        self.device = next(self.model.parameters()).device
-        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+        tokenizer = load_tokenizer(adapter if adapter and Path(adapter, "tokenizer_config.json").exists() else model)
+        self._serve(f"hf/{model}", tokenizer, load_model(model, device=device, dtype=dtype, adapter=adapter),
+                    batch_size, progress)
 
     @classmethod
     def from_module(cls, model: Any, tokenizer_dir: str | Path, *, batch_size: int = 64) -> HFBackend:
         """Serve a module already in memory (e.g. one whose weights a diagnostic edits in place)."""
         self = cls.__new__(cls)
-        self.name, self.batch_size, self.progress = f"hf/{tokenizer_dir}", batch_size, False
-        self.tokenizer = load_tokenizer(tokenizer_dir)
-        self.model = model.eval()
-        self.device = next(model.parameters()).device
-        self.stop_ids = stop_token_ids(self.tokenizer, model)
+        self._serve(f"hf/{tokenizer_dir}", load_tokenizer(tokenizer_dir), model.eval(), batch_size, False)
         return self
+
+    def _serve(self, name: str, tokenizer: Any, model: Any, batch_size: int, progress: bool) -> None:
+        self.name, self.batch_size, self.progress = name, batch_size, progress
+        self.tokenizer, self.model = tokenizer, model
+        self.device = next(model.parameters()).device
+        self.stop_ids = stop_token_ids(tokenizer, model)
 
     # -- sampling -------------------------------------------------------------------------------
     def generate(self, chats: Sequence[Chat], params: SamplingParams) -> list[Completion]:
