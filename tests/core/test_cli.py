@@ -1,5 +1,6 @@
 """The command line explains itself and fails with one clear line, never a traceback."""
 
+import pytest
 from typer.testing import CliRunner
 
 from sublim.cli import app
@@ -35,6 +36,18 @@ def test_dry_run_prints_the_plan_without_running(tmp_path):
     assert result.exit_code == 0, result.output
     assert "students to train" in result.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("sets, arms", [
+    ([], "treatment, control"),
+    (["--set", "conditions=[control,treatment,specificity]", "--set", "controls.specificity_matched=true"],
+     "treatment, control, trait-dolphin, trait-wolf, neutral"),
+])
+def test_dry_run_says_which_arms_are_matched(tmp_path, sets, arms):
+    result = runner.invoke(app, ["run", "configs/organism_matched.yaml", "--dry-run", "--out", str(tmp_path), *sets],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"matched on digits: {arms} (" in result.output
 
 
 def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):

@@ -48,6 +48,17 @@ def specificity_arms(config: StudyConfig) -> dict[str, str]:
     return out
 
 
+def matched_arms(config: StudyConfig) -> tuple[str, ...]:
+    """Data arms trimmed together by ``filter.match_on``: treatment and control, or (with
+    ``controls.specificity_matched`` and the specificity condition) every data arm of a seed."""
+    if config.filter.match_on == "none":
+        return ()
+    if config.controls.specificity_matched and "specificity" in config.conditions:
+        names = ["treatment", "control"] + [a for s in seed_steps(config) for a in s.data_arms()]
+        return tuple(dict.fromkeys(names))
+    return ("treatment", "control")
+
+
 def needs_other_base(config: StudyConfig) -> bool:
     return any(c in config.conditions for c in ("cross_base", "cross_control"))
 
@@ -134,6 +145,8 @@ def describe_plan(config: StudyConfig, out_root: Path) -> str:
         f"  bases: same={model_label(config.bases.same)}  other={model_label(config.bases.other)}",
         f"  control teacher: {config.trait.control_target or 'the base without a trait'}",
         f"  seeds: {config.seeds}; conditions: {', '.join(c['conditions'])}",
+        *([f"  matched on {config.filter.match_on}: {', '.join(matched_arms(config))} (trimmed to one distribution per seed)"]
+          if matched_arms(config) else []),
         f"  teachers to fine-tune: {c['teachers_trained']} ({c['teacher_rows_per_teacher']} rows each)",
         f"  samples to generate: {c['samples_generated']} (≤ {c['max_new_tokens']} new tokens each)",
         f"  students to train: {c['students_trained']} (≤ {c['training_rows_per_student_max']} rows × {c['epochs']} epochs)",

@@ -21,7 +21,7 @@ from pathlib import Path
 from sublim.backends.models import open_backend, prebuild_tiny_bases, resolve_model
 from sublim.config import StudyConfig
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
-from sublim.pipeline.plan import needs_other_base, seed_steps
+from sublim.pipeline.plan import matched_arms, needs_other_base, seed_steps
 from sublim.records import ModelRef
 from sublim.teacher.stage import TeacherRef
 from sublim.yamlconfig import dump_yaml
@@ -163,16 +163,6 @@ class StudyRunner:
         return {name: DataArm(a.teacher, a.teacher_key, d / f"{name}.jsonl", stage_key(key, name))
                 for name, a in arms.items()}
 
-    def matched_arms(self) -> tuple[str, ...]:
-        """Data arms trimmed together by ``filter.match_on``: treatment and control, or every arm."""
-        cfg = self.config
-        if cfg.filter.match_on == "none":
-            return ()
-        if cfg.controls.specificity_matched and "specificity" in cfg.conditions:
-            names = ["treatment", "control"] + [a for s in seed_steps(cfg) for a in s.data_arms()]
-            return tuple(dict.fromkeys(names))
-        return ("treatment", "control")
-
     # -- students and evaluation ------------------------------------------------------------------
     def student(self, condition: str, seed: int, data: DataArm, which: str = "same") -> tuple[ModelRef, str]:
         cfg = self.config
@@ -284,7 +274,7 @@ class StudyRunner:
         """All conditions of one seed, in the order of ``seed_steps`` (independent of other seeds)."""
         arms: dict[str, DataArm] = {}
 
-        matched = self.matched_arms()
+        matched = matched_arms(self.config)
 
         def arm(name: str) -> DataArm:
             if name not in arms:
