@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sublim.pipeline.artifacts import read_json
 from sublim.stats import mean_ci, paired_test
 
 
@@ -91,10 +92,7 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
 
 
 def _specificity(study_dir: Path) -> dict | None:
-    path = study_dir / "metrics.json"
-    if not path.exists():
-        return None
-    controls = json.loads(path.read_text()).get("controls") or {}
+    controls = (read_json(study_dir / "metrics.json") or {}).get("controls") or {}
     return (controls.get("specificity") or {}).get("result")
 
 

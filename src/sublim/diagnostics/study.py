@@ -26,27 +26,20 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from sublim.diagnostics.decomposition import PARTS
 from sublim.errors import DataError
+from sublim.pipeline.artifacts import read_json
 
 log = logging.getLogger(__name__)
 PAIRS = (("treatment", "control"), ("cross_base", "cross_control"))
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def measured_effect(study_dir: Path, condition: str, seed: int, target: str, split: str = "eval") -> float | None:
     """Exact P(target) of one condition and seed (``None`` when not evaluated)."""
-    result = _read(study_dir / condition / str(seed) / "evaluation" / "result.json")
+    result = read_json(study_dir / condition / str(seed) / "evaluation" / "result.json")
     if result is None:
         return None
     s = result["metrics"]["splits"].get(split, {})
@@ -76,7 +69,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
         teachers, rows = {}, {}
         entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}}
         for arm in ("treatment", "control"):
-            t = _read(study_dir / arm / str(seed) / "teacher" / "result.json")
+            t = read_json(study_dir / arm / str(seed) / "teacher" / "result.json")
             data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
             if t is None or not data.exists():
                 continue
@@ -129,7 +122,7 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
     from sublim.diagnostics.decomposition import split_update
 
     def model(arm: str, stage: str) -> dict | None:
-        r = _read(study_dir / arm / str(seed) / stage / "result.json")
+        r = read_json(study_dir / arm / str(seed) / stage / "result.json")
         if r is None:
             return None
         return (r["teacher"] if stage == "teacher" else r)["model"]
@@ -206,7 +199,7 @@ def across_studies(study_dirs: list[Path]) -> dict:
     """Per study, the seed-mean diagnostics and effect (from each ``diagnostics.json``), and Spearman ρ across studies."""
     rows = []
     for d in study_dirs:
-        data = _read(Path(d) / "diagnostics.json")
+        data = read_json(Path(d) / "diagnostics.json")
         if data is None:
             raise DataError(f"{d}: no diagnostics.json (run `sublim diagnose {d}` first)")
         rows.append({"study": data["study"], **data["summary"]["means"]})
