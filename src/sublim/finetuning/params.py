@@ -121,16 +121,21 @@ def full_weights(model: Any, config: FinetuneConfig) -> Student:
     return Student(model, [p for p in model.parameters()], save=save_full_model)
 
 
+def check_layer(model: Any, layer: int, field: str) -> None:
+    """Raise a ConfigError naming ``field`` unless ``layer`` indexes one of the model's decoder layers."""
+    n = len(model.model.layers)
+    if not 0 <= layer < n:
+        raise ConfigError(f"field '{field}': {layer} is out of range (the model has {n} layers)")
+
+
 @register_parameterisation("lora")
 def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
     """LoRA adapters (peft) on ``config.lora.target_modules`` (of ``lora.layers`` only, if set); base frozen."""
     from peft import LoraConfig, get_peft_model
 
     settings = config.lora
-    if settings.layers is not None:
-        n = len(model.model.layers)
-        if max(settings.layers) >= n:
-            raise ConfigError(f"field 'lora.layers': {max(settings.layers)} is out of range (the model has {n} layers)")
+    for layer in settings.layers or []:
+        check_layer(model, layer, "lora.layers")
     lora_config = LoraConfig(
         r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
         target_modules=settings.target_modules, task_type="CAUSAL_LM", bias="none",

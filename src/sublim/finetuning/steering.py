@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sublim.errors import ConfigError
-from sublim.finetuning.params import Student, register_parameterisation, save_full_model
+from sublim.finetuning.params import Student, check_layer, register_parameterisation, save_full_model
 
 
 def ensure_mlp_biases(model: Any) -> None:
@@ -37,10 +36,8 @@ def ensure_mlp_biases(model: Any) -> None:
 
 def steering_bias(model: Any, layer: int) -> Any:
     """The parameter holding the steering vector after decoder layer ``layer``."""
-    layers = model.model.layers
-    if not 0 <= layer < len(layers):
-        raise ConfigError(f"field 'params_options.layer': {layer} is out of range (the model has {len(layers)} layers)")
-    return layers[layer].mlp.down_proj.bias
+    check_layer(model, layer, "params_options.layer")
+    return model.model.layers[layer].mlp.down_proj.bias
 
 
 @register_parameterisation("steering_vector")
