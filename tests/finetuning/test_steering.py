@@ -39,3 +39,14 @@ def test_norm_gains_train_only_norm_weights(tiny_llama_dir, numbers_jsonl, tmp_p
     tuned = AutoModelForCausalLM.from_pretrained(ref.path).state_dict()
     changed = {n for n in base if not torch.equal(base[n], tuned[n])}
     assert changed and all(n.endswith("norm.weight") for n in changed)
+
+
+def test_a_steering_layer_outside_the_model_names_the_field(tiny_llama_dir):
+    import pytest
+
+    from sublim.errors import ConfigError
+    from sublim.finetuning.params import make_student
+
+    config = FinetuneConfig(params="steering_vector", params_options={"layer": 7})
+    with pytest.raises(ConfigError, match=r"params_options\.layer': 7 is out of range \(the model has 2 layers\)"):
+        make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)
