@@ -32,10 +32,17 @@ from sublim.errors import DataError
 PARTS = ("student", "along", "orthogonal")
 
 
-def load_merged(ref: dict | str | Path) -> Any:
-    """A model ref (``{"path", "adapter"}`` as stages record it, or a path) → CPU fp32 module, adapter merged."""
+def load_merged(ref: Any) -> Any:
+    """A model ref (``{"path", "adapter"}`` as stages record it, or a path) → CPU fp32 module, adapter merged.
+
+    A module already loaded is returned as is, so a caller can load a shared base or reference once.
+    """
+    import torch
+
     from sublim.backends.hf import load_model
 
+    if isinstance(ref, torch.nn.Module):
+        return ref
     path, adapter = (ref.get("path"), ref.get("adapter")) if isinstance(ref, dict) else (ref, None)
     if path is None:
         raise DataError(f"model {ref!r} has no checkpoint path (save LoRA students with merge, or record their base)")
@@ -59,9 +66,13 @@ def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, flo
     return dot / nt2, dot / max(nd * nt2 ** 0.5, 1e-30), (nt2 ** 0.5) / max(full, 1e-30)
 
 
-def split_update(student: dict | str | Path, reference: dict | str | Path, teacher: dict | str | Path,
-                 base: dict | str | Path, *, category: str, split: str = "eval") -> dict:
-    """Decompose one student's change and evaluate each part (exact P(option) minus the reference's)."""
+def split_update(student: dict | str | Path, reference: Any, teacher: Any, base: Any, *, category: str,
+                 split: str = "eval") -> dict:
+    """Decompose one student's change and evaluate each part (exact P(option) minus the reference's).
+
+    ``reference``, ``teacher`` and ``base`` may be refs or modules already loaded (:func:`load_merged`);
+    they are only read. The student's module is edited in place and restored.
+    """
     import torch
 
     from sublim.backends.hf import HFBackend

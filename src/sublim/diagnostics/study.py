@@ -119,7 +119,7 @@ def arm_targets(cfg) -> dict[str, str]:
 
 def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
     """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
-    from sublim.diagnostics.decomposition import split_update
+    from sublim.diagnostics.decomposition import load_merged, split_update
 
     def model(arm: str, stage: str) -> dict | None:
         r = read_json(study_dir / arm / str(seed) / stage / "result.json")
@@ -128,7 +128,8 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
         return (r["teacher"] if stage == "teacher" else r)["model"]
 
     neutral = model("neutral", "finetuning")
-    reference = neutral or {"path": str(base), "adapter": None}
+    base_module = load_merged(base)  # read by every arm of the seed: loaded once
+    reference = load_merged(neutral) if neutral else base_module
     against = "the no-trait student" if neutral else "the base"
     out = {}
     for arm, animal in arm_targets(cfg).items():
@@ -136,7 +137,7 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
         if teacher is None or student is None or student.get("path") is None:
             continue
         out[arm] = {"target": animal, "against": against,
-                    **split_update(student, reference, teacher, base, category=cfg.trait.category)}
+                    **split_update(student, reference, teacher, base_module, category=cfg.trait.category)}
     return out
 
 
