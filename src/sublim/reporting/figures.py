@@ -143,8 +143,11 @@ def plot_decomposition(decomposition: dict[str, dict], path: Path, title: str = 
         return None
     arms = list(decomposition.values())
     options = [a["target"] for a in arms]
-    parts = (("student", "whole student", "0.3", ""), ("along", "along its teacher", "0.6", "//"),
-             ("orthogonal", "the rest", "0.9", ".."))
+    from sublim.diagnostics.decomposition import PARTS
+
+    style = {"student": ("whole student", "0.3", ""), "along": ("along its teacher", "0.6", "//"),
+             "orthogonal": ("the rest", "0.9", "..")}
+    parts = [(part, *style[part]) for part in PARTS]
     fig, axes = plt.subplots(1, len(arms), figsize=(3.0 * len(arms) + 0.5, 3.6), squeeze=False, sharey=True)
     width = 0.27
     for ax, arm in zip(axes[0], arms, strict=True):
