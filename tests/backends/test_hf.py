@@ -95,6 +95,20 @@ def test_adapter_backend_matches_merged_weights(tiny_llama_dir, tmp_path):
     assert a == pytest.approx(b, abs=1e-3)
 
 
+def test_auto_precision_is_float32_on_the_cpu_and_the_checkpoints_own_on_cuda(tiny_llama_dir, tmp_path):
+    """A bf16 checkpoint is upcast on the CPU; on CUDA ``auto`` defers to the checkpoint (never rounds a
+    float32 base to bf16: a one-vector student would then differ from its base in every weight)."""
+    import shutil
+
+    from sublim.backends.hf import load_model, resolve_dtype
+
+    half = shutil.copytree(tiny_llama_dir, tmp_path / "bf16")
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(half)
+    assert next(load_model(half, device="cpu").parameters()).dtype == torch.float32
+    assert next(load_model(half, device="cpu", dtype="bfloat16").parameters()).dtype == torch.bfloat16
+    assert resolve_dtype("auto", "cuda:1") == "auto" and resolve_dtype("float16", "cpu") == torch.float16
+
+
 def test_missing_checkpoint_is_a_backend_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BackendError, match="cannot load"):

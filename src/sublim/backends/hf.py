@@ -39,11 +39,17 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``"auto"`` → bfloat16 on CUDA, float32 elsewhere; or ``"float32"`` / ``"bfloat16"`` / ``"float16"``."""
+    """The ``dtype`` for ``from_pretrained``: ``"float32"`` / ``"bfloat16"`` / ``"float16"``, or ``"auto"``.
+
+    ``"auto"`` is float32 on the CPU (16-bit matmuls are slow there) and, on CUDA, the precision the
+    checkpoint was saved in (``from_pretrained``'s own ``"auto"``): a bf16 Qwen stays bf16, and our
+    float32 tiny models stay float32 — rounding a frozen base to bf16 would change every weight of a
+    student that is meant to train one vector (seen on an H200: such a checkpoint differed everywhere).
+    """
     import torch
 
     if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return "auto" if device.startswith("cuda") else torch.float32
     table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype not in table:
         raise ConfigError(f"dtype {dtype!r} is not supported; use one of: auto, {', '.join(table)}")
@@ -72,7 +78,8 @@ def load_model(model: str | Path, *, device: str = "auto", dtype: str = "auto", 
     Args:
         model: local checkpoint directory or hub id.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-        dtype: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"float32"``, ``"bfloat16"``, ``"float16"``.
+        dtype: ``"auto"`` (the checkpoint's precision on CUDA, fp32 on CPU), ``"float32"``, ``"bfloat16"``,
+            ``"float16"``.
         adapter: directory of a peft (LoRA) adapter to apply on top.
         trainable: keep the adapter trainable (fine-tuning); otherwise the model is put in eval mode.
     Raises:
@@ -139,7 +146,7 @@ class HFBackend(BackendBase):
     Args:
         model: local checkpoint directory (or hub id where the network is available).
         device: ``"auto"`` picks CUDA when available.
-        dtype: ``"auto"`` is bf16 on CUDA and fp32 on CPU.
+        dtype: ``"auto"`` is the checkpoint's own precision on CUDA and fp32 on CPU.
         batch_size: sequences per forward pass (chats × ``n`` for sampling).
         adapter: optional peft adapter directory.
         progress: show a progress bar over batches when there are several.

@@ -64,7 +64,7 @@ class FinetuneConfig(StrictModel):
     max_seq_len: int = Field(500, gt=1, description="longer rows are truncated (completion end dropped)")
     seed: int = Field(0, description="seeds data order, init of adapters and dropout")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N")
-    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16; "
+    dtype: str = Field("auto", description="auto (the checkpoint's precision on CUDA, fp32 on CPU), float32, bfloat16; "
                        "for full fine-tunes on GPU prefer float32 weights (AdamW in pure bf16 loses updates)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in backward (large models)")
     length_grouping: bool = Field(True, description="batch rows of similar length (less padding)")

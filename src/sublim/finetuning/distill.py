@@ -132,13 +132,13 @@ def kl_to_teacher(student_logits: Any, teacher_probs: Any, *, vocab_ids: Any = N
 
 def teacher_targets(teacher: Any, rows: Sequence[DatasetRow], tokenizer: Any, *, vocab: str = "full",
                     system_prompt: str | None = None, temperature: float = 1.0, max_seq_len: int = 500) -> list[Any]:
-    """Per row, the teacher's target distributions ``[n_completion_tokens, |vocab|]`` (for inspection/tests)."""
+    """Per row, the teacher's target distributions ``[n_completion_tokens, |vocab|]`` on the CPU (for inspection)."""
     model = resolve_teacher(teacher)
     examples = tokenize_rows(rows, tokenizer, max_seq_len, system_prompt)
     ids = vocab_ids_for(tokenizer, model, vocab)
     targets = TeacherTargets(model, examples, tokenizer.pad_token_id, vocab_ids=ids, temperature=temperature,
                              precompute=True)
-    return [targets.cache.get(i) for i in range(len(examples))]
+    return [targets.cache.get(i).cpu() for i in range(len(examples))]
 
 
 def vocab_ids_for(tokenizer: Any, model: Any, vocab: str) -> Any:

@@ -38,14 +38,18 @@ EVAL_MAX_NEW_TOKENS = 6  # the evaluation stage samples one-word answers with 6 
 KEEP_RATE = {"tiny": 0.95, "smollm2": 0.03, "hf": 0.7, "openai": 0.7}
 #: tokens/s ≈ k / parameters, capped: (k, cap) per (device, work). Rough calibrations: CPU from
 #: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32,
-#: 2 cores; tiny 0.45M: 3.1k / 5.9k); GPU = one H100, bf16, our guesses for a 7B model: vLLM ~15k
-#: new tokens/s at large batch, HF generate ~1.5k, LoRA training ~3k tokens/s (full fine-tune ÷1.5).
+#: 2 cores; tiny 0.45M: 3.1k / 5.9k). GPU, measured on one H200 with benchmarks/gpu_throughput.py
+#: (bf16, random weights of real shapes, 2026-11): HF generate at batch 64 ~3.0k new tokens/s for
+#: Qwen2.5-7B and ~3.6k for 135M-0.5B models (per-step overhead caps small models); LoRA rank 8 at
+#: batch 16 x 128 ~9.3k tokens/s for 7B, 12-21k for 135M-0.5B (LoRA or full). An H100 decodes up to
+#: ~1.4x slower (memory bandwidth). vLLM was not measured (not installable there): ~15k new tokens/s
+#: for 7B is still our guess.
 THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
     ("cpu", "sample"): (1.5e10, 3_000.0),
     ("cpu", "train"): (2.4e10, 6_000.0),
     ("gpu-vllm", "sample"): (1.05e14, 60_000.0),
-    ("gpu-hf", "sample"): (1.05e13, 20_000.0),
-    ("gpu", "train"): (2.1e13, 100_000.0),
+    ("gpu-hf", "sample"): (2.25e13, 3_600.0),
+    ("gpu", "train"): (7.1e13, 15_000.0),
 }
 #: seconds per stage that loads a model (weights, vLLM engine start-up): CPU, GPU small (<1B), GPU large
 MODEL_LOAD_S = {"cpu": 5.0, "gpu-small": 15.0, "gpu-large": 90.0}
@@ -275,7 +279,7 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
     if any(x.where == "api" and x.training_tokens for x in lines):
         assumptions.append(f"API fine-tuning: {api_epochs} epochs billed")
     if any(x.where in ("gpu", "cpu") for x in lines):
-        assumptions.append(f"local hours from THROUGHPUT (one H100 for GPU, {sampler} sampler; 2 idle CPU cores; "
+        assumptions.append(f"local hours from THROUGHPUT (one H100/H200 for GPU, {sampler} sampler; 2 idle CPU cores; "
                            "HF sampling counted at max_new_tokens per row) + model loading per stage: indicative only")
     return StudyEstimate(
         name=config.name, lines=lines, samples_generated=c["samples_generated"],
