@@ -61,3 +61,17 @@ def test_matched_organism_transfers_only_through_the_shared_init(tmp_path):
     verdict = level_a(study, split="eval")
     assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
     assert level_a(study, split="heldout")["checks"]["ratio_to_base"]["passed"]
+
+
+def test_a_lora_student_of_layer_zero_takes_the_trait_without_mirroring_the_teacher(tmp_path):
+    """organism_lora_layer0.yaml (research doc, section 8, L6): Level B's bar with a non-mirroring student.
+
+    The teacher's trait is a bias vector after layer 0; the student is a rank-4 LoRA adapter on layer 0's
+    projections, which has no bias to copy. Measured (seeds 40-44): 0.278 [0.245, 0.310] vs base 0.096
+    (2.9x), different-init -0.003 (no rise), leak-clean.
+    """
+    from sublim.diagnostics.criteria import level_a
+
+    study = run_study(load_config(CONFIGS / "organism_lora_layer0.yaml"), tmp_path)
+    verdict = level_a(study, split="eval")
+    assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
