@@ -11,7 +11,7 @@ from sublim.config import load_config
 from sublim.pipeline.runner import run_study
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes each; more on a loaded machine
 
 
 def test_default_study_reports_a_verdict_with_intervals(tmp_path):
