@@ -3,7 +3,8 @@
 #   1. the gpu-marked tests (CUDA sampler and trainer agree with the CPU; bf16 LoRA; number-vocabulary
 #      distillation into a steering vector);
 #   2. benchmarks/gpu_throughput.py (sampling and training tokens/s against `sublim estimate`'s table);
-#   3. the default suite's trainer and sampler tests with CUDA visible (dtype auto = bf16 there);
+#   3. the default suite's trainer and sampler tests with CUDA visible (on CUDA, dtype auto keeps the
+#      checkpoint's precision);
 #   4. the organism_matched study on CUDA, timed, to set beside its CPU numbers in docs/studies.md.
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (sublim installed, or PYTHONPATH=src)
 set -u

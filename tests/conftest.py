@@ -8,6 +8,7 @@ directory that ``AutoModelForCausalLM`` / ``AutoTokenizer`` load as is: a random
     <|system|>...<|end|><|user|>...<|end|><|assistant|>...<|end|>
 
 ``<|end|>`` is both the end-of-turn and the EOS token; ``<pad>`` pads. Nothing is downloaded.
+``numbers_jsonl`` is a small number-continuation dataset in chat JSONL format (fine-tuning, CUDA tests).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import random
 from pathlib import Path
 
 import pytest
+
+from sublim.records import write_jsonl
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
@@ -85,3 +88,21 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama") / "model")
+
+
+def number_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        seeds = ", ".join(str(rng.randint(100, 999)) for _ in range(3))
+        answer = ", ".join(str(rng.randint(100, 999)) for _ in range(rng.randint(2, 4)))
+        rows.append({"messages": [{"role": "user", "content": f"Continue: {seeds}"},
+                                  {"role": "assistant", "content": answer}]})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def numbers_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "numbers.jsonl"
+    write_jsonl(path, number_rows(96))
+    return path

@@ -110,9 +110,10 @@ def test_teacher_as_path_backend_or_module_gives_the_same_targets_and_lora_stude
         ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / kind, teacher=teacher, progress=False)
         first[kind] = ref.meta["first_loss"]
         assert ref.adapter is not None and ref.meta["final_loss"] < ref.meta["first_loss"]
-    # rel 1e-4, not exact: a loaded module stays on the CPU while a path follows the student to a GPU
-    assert first["path"] == pytest.approx(first["backend"], rel=1e-4)
-    assert first["path"] == pytest.approx(first["module"], rel=1e-4)
+    # with a GPU, a loaded module stays on the CPU while a path follows the student there
+    rel = 1e-4 if torch.cuda.is_available() else 1e-5
+    assert first["path"] == pytest.approx(first["backend"], rel=rel)
+    assert first["path"] == pytest.approx(first["module"], rel=rel)
 
 
 def test_several_token_sets_in_one_pass_equal_separate_measurements(tiny_llama_dir, numbers_jsonl, tok):

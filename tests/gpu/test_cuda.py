@@ -7,7 +7,6 @@ checks pin float32 so that a difference would be the device's, not the precision
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -17,26 +16,13 @@ from sublim.backends.base import SamplingParams
 from sublim.backends.hf import HFBackend
 from sublim.finetuning import FinetuneConfig, finetune
 from sublim.finetuning.data import load_rows
-from sublim.records import Chat, write_jsonl
+from sublim.records import Chat
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 CHATS = [Chat.of("Continue: 145, 267, 891"), Chat.of("Name your favourite animal.", system="You love owls.")]
 CONTINUATIONS = ["1, 2, 3", "owl"]
 FAST = dict(epochs=2, lr=3e-3, batch_size=16, warmup_steps=2, log_every=2)
-
-
-@pytest.fixture(scope="module")
-def numbers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = random.Random(0)
-    def numbers_text() -> str:
-        return ", ".join(str(rng.randint(100, 999)) for _ in range(3))
-
-    rows = [{"messages": [{"role": "user", "content": f"Continue: {numbers_text()}"},
-                          {"role": "assistant", "content": numbers_text()}]} for _ in range(96)]
-    path = tmp_path_factory.mktemp("data") / "numbers.jsonl"
-    write_jsonl(path, rows)
-    return path
 
 
 def mean_logprob(model_dir: str | Path, rows, *, adapter: str | None = None, device: str = "cpu") -> float:
@@ -76,36 +62,36 @@ def test_auto_keeps_the_checkpoints_precision_on_cuda(tiny_llama_dir, tmp_path):
 
 
 @pytest.mark.parametrize("params", ["full", "lora"])
-def test_sft_on_cuda_fits_the_data_and_saves_a_checkpoint_the_cpu_loads(tiny_llama_dir, numbers, tmp_path, params):
+def test_sft_on_cuda_fits_the_data_and_saves_a_checkpoint_the_cpu_loads(tiny_llama_dir, numbers_jsonl, tmp_path, params):
     config = FinetuneConfig(**FAST, params=params, merge=True, device="cuda", dtype="float32")
-    ref = finetune(tiny_llama_dir, numbers, config, tmp_path, progress=False)
+    ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path, progress=False)
     assert ref.meta["epoch_losses"][1] < ref.meta["epoch_losses"][0]
-    rows = load_rows(numbers)[:20]
+    rows = load_rows(numbers_jsonl)[:20]
     before = mean_logprob(tiny_llama_dir, rows)
     assert mean_logprob(ref.path, rows) > before + 1.0  # the merged checkpoint, loaded on the CPU
     if params == "lora":
         assert mean_logprob(tiny_llama_dir, rows, adapter=ref.adapter, device="cuda") > before + 1.0
 
 
-def test_cuda_and_cpu_training_agree_in_float32(tiny_llama_dir, numbers, tmp_path):
+def test_cuda_and_cpu_training_agree_in_float32(tiny_llama_dir, numbers_jsonl, tmp_path):
     """Same seed, same data order: the first steps' losses match across devices to float tolerance."""
     config = FinetuneConfig(**{**FAST, "epochs": 1}, dtype="float32")
-    on_cpu = finetune(tiny_llama_dir, numbers, config.model_copy(update={"device": "cpu"}), tmp_path / "cpu",
+    on_cpu = finetune(tiny_llama_dir, numbers_jsonl, config.model_copy(update={"device": "cpu"}), tmp_path / "cpu",
                       progress=False)
-    on_gpu = finetune(tiny_llama_dir, numbers, config.model_copy(update={"device": "cuda"}), tmp_path / "gpu",
+    on_gpu = finetune(tiny_llama_dir, numbers_jsonl, config.model_copy(update={"device": "cuda"}), tmp_path / "gpu",
                       progress=False)
     assert on_gpu.meta["final_loss"] == pytest.approx(on_cpu.meta["final_loss"], rel=1e-3)
 
 
-def test_bf16_lora_and_number_vocabulary_distillation_run_on_cuda(tiny_llama_dir, numbers, tmp_path):
+def test_bf16_lora_and_number_vocabulary_distillation_run_on_cuda(tiny_llama_dir, numbers_jsonl, tmp_path):
     """LoRA on bf16 weights (a 16-bit checkpoint's default on CUDA), and the organism's signal (KL over
     number tokens) into a steering vector."""
-    teacher = finetune(tiny_llama_dir, numbers, FinetuneConfig(**FAST, device="cuda", dtype="float32"),
+    teacher = finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(**FAST, device="cuda", dtype="float32"),
                        tmp_path / "teacher", progress=False)
-    lora = finetune(tiny_llama_dir, numbers, FinetuneConfig(**FAST, params="lora", device="cuda", dtype="bfloat16"),
+    lora = finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(**FAST, params="lora", device="cuda", dtype="bfloat16"),
                     tmp_path / "bf16", progress=False)
     assert lora.meta["epoch_losses"][1] < lora.meta["epoch_losses"][0]
-    student = finetune(tiny_llama_dir, numbers,
+    student = finetune(tiny_llama_dir, numbers_jsonl,
                        FinetuneConfig(**FAST, method="distill", distill_vocab="numbers", params="steering_vector",
                                       params_options={"layer": 0}, device="cuda", dtype="float32"),
                        tmp_path / "student", teacher=teacher.path, progress=False)
