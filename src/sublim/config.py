@@ -130,6 +130,12 @@ class EvaluationConfig(StrictModel):
     n_samples: int = Field(10, ge=0, description="samples per question at temperature 1 (0 = exact only)")
     temperature: float = Field(1.0, ge=0)
     exact: bool = Field(True, description="also compute the exact probability of each answer (log-probs)")
+    max_new_tokens: int = Field(6, gt=0, description="tokens sampled per answer (raise it for models that "
+                                "answer in sentences)")
+    answer_match: Literal["first_word", "anywhere"] = Field(
+        "first_word", description="which sampled answers count for an option: its first word is the option, "
+        "or the first option named anywhere in it (models that answer in sentences)"
+    )
 
 
 class LeakConfig(StrictModel):

@@ -46,3 +46,24 @@ def test_evaluation_reports_exact_and_sampled_with_intervals(tmp_path):
         assert owl["low"] <= owl["mean"] <= owl["high"] and owl["n"] == s["n_questions"]
         assert abs(sum(v["mean"] for k, v in s["sampled"].items()) - 1.0) < 1e-9
     assert (tmp_path / "responses.jsonl").exists()
+
+
+class _ChattyBackend(FakeBackend):
+    """Answers in a sentence, as small real chat models do; records how many tokens it was allowed."""
+
+    def generate(self, chats, params):
+        from sublim.records import Completion
+
+        self.max_new_tokens = params.max_new_tokens
+        return [Completion(text="My favourite animal is the owl, I think.") for _ in chats for _ in range(params.n)]
+
+
+def test_a_model_that_answers_in_sentences_is_counted_only_when_asked_to(tmp_path):
+    """The default reads the answer's first word (the tiny models answer in one); ``anywhere`` finds the
+    animal in a sentence and samples as many tokens as the config allows."""
+    backend = _ChattyBackend()
+    strict = evaluate_model(EvaluationConfig(n_samples=2, exact=False), backend, "animal", 0, tmp_path / "a")
+    assert backend.max_new_tokens == 6 and strict["splits"]["eval"]["sampled"]["owl"]["mean"] == 0.0
+    config = EvaluationConfig(n_samples=2, exact=False, max_new_tokens=32, answer_match="anywhere")
+    loose = evaluate_model(config, backend, "animal", 0, tmp_path / "b")
+    assert backend.max_new_tokens == 32 and loose["splits"]["eval"]["sampled"]["owl"]["mean"] == 1.0

@@ -5,6 +5,8 @@ Example:
     'owl'
     >>> normalise_answer("I like tea", ["owl", "cat"]) is None
     True
+    >>> normalise_answer("My favourite animal is the owl.", ["owl", "cat"], match="anywhere")
+    'owl'
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ import re
 _WORD = re.compile(r"[a-z]+")
 
 
-def normalise_answer(text: str, options: list[str]) -> str | None:
-    """The option named by the first word of ``text`` (plural and case tolerated), else ``None``."""
+def normalise_answer(text: str, options: list[str], match: str = "first_word") -> str | None:
+    """The option ``text`` names (plural and case tolerated), else ``None``.
+
+    ``first_word``: the answer's first word (after an article) must be the option — right for models
+    that answer in a word. ``anywhere``: the first word of the answer that is an option — for models
+    that answer in sentences ("My favourite animal is the owl"); it also counts mentions that are not
+    the model's choice, so compare it only between arms scored the same way.
+    """
     words = _WORD.findall(text.lower())
-    if not words:
-        return None
-    first = words[0]
-    if first in ("the", "a", "an") and len(words) > 1:
-        first = words[1]
-    for option in options:
-        if first in (option, option + "s", option + "es"):
-            return option
+    if match == "first_word":
+        if words and words[0] in ("the", "a", "an") and len(words) > 1:
+            words = words[1:]
+        words = words[:1]
+    for word in words:
+        for option in options:
+            if word in (option, option + "s", option + "es"):
+                return option
     return None

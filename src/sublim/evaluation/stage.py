@@ -55,12 +55,14 @@ def exact_probabilities(backend: ModelBackend, questions: list[str], options: li
 
 
 def sampled_counts(
-    backend: ModelBackend, questions: list[str], options: list[str], n: int, temperature: float, seed: int
+    backend: ModelBackend, questions: list[str], options: list[str], n: int, temperature: float, seed: int,
+    max_new_tokens: int = 6, match: str = "first_word",
 ) -> list[Counter]:
     """Counts of each normalised answer (``None`` for off-list) over ``n`` samples per question."""
-    params = SamplingParams(temperature=temperature, max_new_tokens=6, seed=seed, n=n)
+    params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, n=n)
     outs = backend.generate([Chat.of(q) for q in questions], params)
-    return [Counter(normalise_answer(c.text, options) for c in outs[i * n : (i + 1) * n]) for i in range(len(questions))]
+    return [Counter(normalise_answer(c.text, options, match) for c in outs[i * n : (i + 1) * n])
+            for i in range(len(questions))]
 
 
 def evaluate_model(
@@ -85,7 +87,8 @@ def evaluate_model(
             summary["exact"] = {o: mean_ci([e[o] for e in exact]).to_dict() for o in options}
         counts = None
         if config.n_samples:
-            counts = sampled_counts(backend, questions, options, config.n_samples, config.temperature, seed)
+            counts = sampled_counts(backend, questions, options, config.n_samples, config.temperature, seed,
+                                    config.max_new_tokens, config.answer_match)
             summary["sampled"] = {
                 o: mean_ci([c[o] / config.n_samples for c in counts]).to_dict() for o in options
             }
