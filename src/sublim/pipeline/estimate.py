@@ -32,7 +32,6 @@ __all__ = ["PriceTable", "StudyEstimate", "EstimateLine", "estimate_study", "ren
 CHARS_PER_TOKEN = 4.0
 DIGITS_PER_TOKEN = 2.0
 MESSAGE_OVERHEAD = 4  # role markers / separators per chat message
-EVAL_MAX_NEW_TOKENS = 6  # the evaluation stage samples one-word answers with 6 new tokens
 #: assumed share of teacher completions that pass the filter (paper: 23-38% removed for GPT-4.1 nano;
 #: SmolLM2-135M: 3 of 144 samples passed on our prompts)
 KEEP_RATE = {"tiny": 0.95, "smollm2": 0.03, "hf": 0.7, "openai": 0.7}
@@ -232,7 +231,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         for tuned, count in ((False, bases), (True, models - bases)):
             samples = count * per_model
             add("evaluation", spec, samples=samples, inp=samples * size.question,
-                out=samples * EVAL_MAX_NEW_TOKENS, tuned=tuned, loads=count)
+                out=samples * config.evaluation.max_new_tokens, tuned=tuned, loads=count)
     return _summarise(config, c, size, lines, unpriced, keep, rows, sampler, api_epochs, prices)
 
 
