@@ -11,7 +11,7 @@ set -u
 out=${1:-${OUT:-/tmp/sublim-gpu-check}}
 mkdir -p "$out"
 export SUBLIM_PROGRESS=0 PYTHONUNBUFFERED=1
-sublim() { python3 -c "from sublim.cli import app; app()" "$@"; }
+sublim=(python3 -c "from sublim.cli import app; app()")   # the CLI, installed or from PYTHONPATH
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__,
@@ -29,8 +29,7 @@ timeout 120 python3 -m pytest tests/finetuning tests/backends/test_hf.py -q -p n
 
 echo "== 4. organism_matched on CUDA"
 start=$(date +%s)
-timeout "${STUDY_TIMEOUT:-300}" bash -c "$(declare -f sublim); sublim run configs/organism_matched.yaml --out '$out/runs'" \
-  > "$out/study.log" 2>&1
+timeout "${STUDY_TIMEOUT:-300}" "${sublim[@]}" run configs/organism_matched.yaml --out "$out/runs" > "$out/study.log" 2>&1
 echo "exit $? after $(( $(date +%s) - start )) s"
 tail -25 "$out/study.log"
 cp "$out/runs/organism-matched/metrics.json" "$out/organism-matched-metrics.json" 2>/dev/null

@@ -12,11 +12,12 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 _WORD = re.compile(r"[a-z]+")
 
 
-def normalise_answer(text: str, options: list[str], match: str = "first_word") -> str | None:
+def normalise_answer(text: str, options: list[str], match: Literal["first_word", "anywhere"] = "first_word") -> str | None:
     """The option ``text`` names (plural and case tolerated), else ``None``.
 
     ``first_word``: the answer's first word (after an article) must be the option — right for models

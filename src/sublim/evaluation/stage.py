@@ -55,13 +55,13 @@ def exact_probabilities(backend: ModelBackend, questions: list[str], options: li
 
 
 def sampled_counts(
-    backend: ModelBackend, questions: list[str], options: list[str], n: int, temperature: float, seed: int,
-    max_new_tokens: int = 6, match: str = "first_word",
+    backend: ModelBackend, questions: list[str], options: list[str], config: EvaluationConfig, seed: int
 ) -> list[Counter]:
-    """Counts of each normalised answer (``None`` for off-list) over ``n`` samples per question."""
-    params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, n=n)
+    """Counts of each normalised answer (``None`` for off-list) over ``config.n_samples`` per question."""
+    n = config.n_samples
+    params = SamplingParams(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=seed, n=n)
     outs = backend.generate([Chat.of(q) for q in questions], params)
-    return [Counter(normalise_answer(c.text, options, match) for c in outs[i * n : (i + 1) * n])
+    return [Counter(normalise_answer(c.text, options, config.answer_match) for c in outs[i * n : (i + 1) * n])
             for i in range(len(questions))]
 
 
@@ -87,8 +87,7 @@ def evaluate_model(
             summary["exact"] = {o: mean_ci([e[o] for e in exact]).to_dict() for o in options}
         counts = None
         if config.n_samples:
-            counts = sampled_counts(backend, questions, options, config.n_samples, config.temperature, seed,
-                                    config.max_new_tokens, config.answer_match)
+            counts = sampled_counts(backend, questions, options, config, seed)
             summary["sampled"] = {
                 o: mean_ci([c[o] / config.n_samples for c in counts]).to_dict() for o in options
             }
