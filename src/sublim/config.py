@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -59,6 +59,10 @@ class ModelSpec(StrictModel):
     )
     preset: str | None = Field(None, description="tiny: 'tiny-a' / 'tiny-b' (two seeds of the default base) or 'organism-a' / 'organism-b' "
                                      "(the model organism's less converged bases)")
+    tiny: dict[str, Any] | None = Field(
+        None, description="tiny: changes to the preset's base recipe (sublim.tiny.model.TinyBaseConfig), "
+        "e.g. {n_layers: 4}; the variant is built once and cached under its own hash"
+    )
     path: str | None = Field(None, description="hf: local directory or hub id")
     name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
     device: str = Field("auto", description="hf: auto | cpu | cuda")
@@ -69,6 +73,16 @@ class ModelSpec(StrictModel):
         need = {"tiny": "preset", "hf": "path", "openai": "name"}.get(self.kind)
         if need is not None and getattr(self, need) is None:
             raise ValueError(f"model kind '{self.kind}' needs the field '{need}'")
+        if self.tiny is not None:
+            if self.kind != "tiny":
+                raise ValueError(f"the field 'tiny' changes a tiny base; this model's kind is '{self.kind}'")
+            from sublim.errors import ConfigError
+            from sublim.tiny.build import resolve_preset
+
+            try:  # unknown or invalid fields fail here, at load time, with the file and line
+                resolve_preset(self.preset, self.tiny)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 

@@ -121,3 +121,46 @@ def test_config_validation_names_the_field():
 
     with pytest.raises(ValidationError, match="divisible by n_heads"):
         TinyBaseConfig(d_model=30, n_heads=4)
+
+
+# -- variant bases: a preset with changes to its recipe (``bases.same.tiny`` in a study config) --------
+
+
+def test_a_variant_changes_only_the_named_fields_and_gets_its_own_cache_entry():
+    from sublim.tiny.build import resolve_preset
+
+    deeper = resolve_preset("organism-a", {"n_layers": 4})
+    assert deeper.n_layers == 4
+    assert deeper.model_copy(update={"n_layers": PRESETS["organism-a"].n_layers}) == PRESETS["organism-a"]
+    assert base_dir(deeper) != base_dir(PRESETS["organism-a"])
+    assert resolve_preset("organism-a", {}) is PRESETS["organism-a"]
+    with pytest.raises(ConfigError, match="n_layerz"):
+        resolve_preset("organism-a", {"n_layerz": 4})
+    with pytest.raises(ConfigError, match="n_layers"):
+        resolve_preset("organism-a", {"n_layers": 0})
+
+
+def test_a_study_config_builds_the_variant_and_names_it(cache, monkeypatch):
+    from pydantic import ValidationError
+
+    from sublim.backends.models import resolve_model
+    from sublim.config import ModelSpec
+
+    monkeypatch.setitem(PRESETS, "mini", mini())
+    ref = resolve_model(ModelSpec(kind="tiny", preset="mini", tiny={"d_model": 24}))
+    config = json.loads((cache / "tiny" / ref.name.split("@")[1] / "config.json").read_text())
+    assert config["hidden_size"] == 24 and ref.name.startswith("tiny/mini@")
+    with pytest.raises(ValidationError, match="changes a tiny base"):
+        ModelSpec(kind="hf", path="/x", tiny={"n_layers": 4})
+    with pytest.raises(ValidationError, match="d_model"):
+        ModelSpec(kind="tiny", preset="organism-a", tiny={"d_model": 30})  # not divisible by 4 heads
+
+
+def test_a_spec_without_changes_keeps_the_stage_key_it_had_before_variants_existed(tmp_path):
+    from sublim.config import load_config_text
+    from sublim.pipeline.artifacts import stage_key
+    from sublim.pipeline.runner import StudyRunner
+
+    config = load_config_text("name: k\ntrait: {target: owl}\nbases: {same: {kind: tiny, preset: organism-a}}\n")
+    old = {"kind": "tiny", "preset": "organism-a", "path": None, "name": None, "device": "auto", "dtype": "auto"}
+    assert StudyRunner(config, tmp_path).base_key("same") == stage_key(old)

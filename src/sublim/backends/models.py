@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sublim.backends.base import ModelBackend, get_backend
@@ -28,8 +29,8 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
     if spec.kind == "tiny":
         from sublim.tiny.build import build_base, resolve_preset
 
-        path = build_base(resolve_preset(spec.preset))
-        return ModelRef(backend="hf", name=f"tiny/{spec.preset}", path=str(path))
+        path = build_base(resolve_preset(spec.preset, spec.tiny))
+        return ModelRef(backend="hf", name=tiny_label(spec, path), path=str(path))
     if spec.kind == "smollm2":
         from sublim.hub.smollm2 import SMOLLM2_PRESET, prepare_smollm2
 
@@ -41,11 +42,22 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
 
 def prebuild_tiny_bases(specs: list[ModelSpec]) -> None:
     """Build missing tiny bases together (two processes for a pair: about the time of one)."""
-    tiny = [s for s in specs if s.kind == "tiny"]
-    if len(tiny) == 2 and tiny[0].preset != tiny[1].preset:
-        from sublim.tiny.build import build_pair, resolve_preset
+    from sublim.tiny.build import build_pair, resolve_preset
 
-        build_pair((resolve_preset(tiny[0].preset), resolve_preset(tiny[1].preset)))
+    configs = [resolve_preset(s.preset, s.tiny) for s in specs if s.kind == "tiny"]
+    if len(configs) == 2 and configs[0] != configs[1]:
+        build_pair((configs[0], configs[1]))
+
+
+def tiny_label(spec: ModelSpec, path: Path | None = None) -> str:
+    """``tiny/<preset>``, plus the variant's cache hash when the spec changes the preset's recipe."""
+    if not spec.tiny:
+        return f"tiny/{spec.preset}"
+    if path is None:
+        from sublim.tiny.build import base_dir, resolve_preset
+
+        path = base_dir(resolve_preset(spec.preset, spec.tiny))
+    return f"tiny/{spec.preset}@{Path(path).name}"
 
 
 def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> ModelBackend:

@@ -97,14 +97,28 @@ def approx_tokens(text: str) -> int:
 
 
 def model_label(spec: ModelSpec) -> str:
-    return {"tiny": f"tiny/{spec.preset}", "hf": str(spec.path), "openai": str(spec.name),
-            "smollm2": "smollm2-135m"}[spec.kind]
+    if spec.kind == "tiny":
+        from sublim.backends.models import tiny_label
+
+        return tiny_label(spec)
+    return {"hf": str(spec.path), "openai": str(spec.name), "smollm2": "smollm2-135m"}[spec.kind]
+
+
+def _dense_params(d: int, layers: int, ffn: int, vocab: int) -> float:
+    """Weights of a Llama-style decoder: attention 4·d², SwiGLU 3·d·ffn per layer, tied embeddings."""
+    return float(layers * (4 * d * d + 3 * d * ffn) + vocab * d)
 
 
 def model_params(spec: ModelSpec) -> float | None:
     """Parameter count of a local model: known presets, a local ``config.json``, or a size in its name."""
     if spec.kind == "tiny":
-        return 4.5e5
+        from sublim.tiny.build import resolve_preset
+        from sublim.tiny.model import TinyBaseConfig
+
+        def size(c: TinyBaseConfig) -> float:  # 487: the tiny word vocabulary
+            return _dense_params(c.d_model, c.n_layers, c.d_ff, 487)
+
+        return 4.5e5 * size(resolve_preset(spec.preset, spec.tiny)) / size(TinyBaseConfig())
     if spec.kind == "smollm2":
         return 1.345e8
     if spec.kind != "hf":
@@ -114,7 +128,7 @@ def model_params(spec: ModelSpec) -> float | None:
         c = json.loads(config.read_text())
         d, layers, ffn, vocab = c.get("hidden_size"), c.get("num_hidden_layers"), c.get("intermediate_size"), c.get("vocab_size")
         if all(isinstance(x, int) for x in (d, layers, ffn, vocab)):
-            return float(layers * (4 * d * d + 3 * d * ffn) + vocab * d)
+            return _dense_params(d, layers, ffn, vocab)
     match = re.search(r"(\d+(?:\.\d+)?)\s*([bBmM])\b", str(spec.path).replace("-", " ").replace("_", " "))
     if match:
         return float(match.group(1)) * (1e9 if match.group(2).lower() == "b" else 1e6)

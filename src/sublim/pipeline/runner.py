@@ -68,7 +68,9 @@ class StudyRunner:
         return self._bases[which]
 
     def base_key(self, which: str) -> str:
-        return stage_key(getattr(self.config.bases, which))
+        spec = getattr(self.config.bases, which)
+        # A spec without recipe changes hashes as it did before the field existed (caches stay valid).
+        return stage_key(spec.model_dump(mode="json", exclude={"tiny"} if spec.tiny is None else None))
 
     # -- data arms ------------------------------------------------------------------------------
     def arm_target(self, arm: str) -> str | None:

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sublim.errors import ConfigError
 from sublim.paths import cache_dir
 from sublim.pipeline.artifacts import git_sha, package_versions, write_json
@@ -62,11 +64,18 @@ def read_base_manifest(path: str | Path) -> dict:
     return json.loads((Path(path) / MANIFEST).read_text())
 
 
-def resolve_preset(preset: str) -> TinyBaseConfig:
-    """The config of a named preset; raises ``ConfigError`` naming the known presets."""
+def resolve_preset(preset: str, changes: dict | None = None) -> TinyBaseConfig:
+    """The config of a named preset, with ``changes`` to its fields (a variant base: bigger, longer
+    trained...); raises ``ConfigError`` naming the known presets or the field that is wrong."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown tiny base preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[preset]
+    if not changes:
+        return PRESETS[preset]
+    try:
+        return TinyBaseConfig.model_validate({**PRESETS[preset].model_dump(), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"tiny base {preset!r} with changes {changes}: {problems}") from None
 
 
 def _train_and_save(config: TinyBaseConfig, out: Path, on_step: Callable[[float], None]) -> dict:
