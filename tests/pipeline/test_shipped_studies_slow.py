@@ -75,3 +75,23 @@ def test_a_lora_student_of_layer_zero_takes_the_trait_without_mirroring_the_teac
     study = run_study(load_config(CONFIGS / "organism_lora_layer0.yaml"), tmp_path)
     verdict = level_a(study, split="eval")
     assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
+
+
+def test_the_layer_one_organism_gives_each_teacher_its_own_animal(tmp_path):
+    """organism_layer1.yaml (research doc, section 9, M2): criteria 2, 4 and 5 hold, 3 does not.
+
+    Vectors after the last layer and a 600-step teacher. Measured (seeds 50-54): 0.226 vs base 0.096
+    (2.36x); the 4-animal matrix is diagonal in every row and column; the different-init student rises
+    +0.0145 over its control (p < 0.001, 8% of the same-init gain).
+    """
+    from sublim.diagnostics.criteria import level_a
+
+    config = load_config(CONFIGS / "organism_layer1.yaml",
+                         ["conditions=[base,control,treatment,cross_base,cross_control,specificity]"])
+    study = run_study(config, tmp_path)
+    checks = level_a(study, split="eval")["checks"]
+    for name in ("seeds", "above_base", "above_control", "ratio_to_base", "leak_clean", "dominant_diagonal"):
+        assert checks[name]["passed"], (name, checks[name]["value"])
+    cross = checks["cross_init_null"]["value"]["difference"]
+    same = checks["treatment_vs_control"]["value"]["difference"]
+    assert cross < 0.2 * same, (cross, same)
