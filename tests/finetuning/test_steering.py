@@ -50,3 +50,14 @@ def test_a_steering_layer_outside_the_model_names_the_field(tiny_llama_dir):
     config = FinetuneConfig(params="steering_vector", params_options={"layer": 7})
     with pytest.raises(ConfigError, match=r"params_options\.layer': 7 is out of range \(the model has 2 layers\)"):
         make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)
+
+
+def test_a_list_of_layers_trains_one_vector_after_each_and_nothing_else(tiny_llama_dir):
+    from sublim.finetuning.params import make_student
+
+    config = FinetuneConfig(params="steering_vector", params_options={"layer": [0, 1], "init_std": 1.0})
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    student = make_student(model, config)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"model.layers.0.mlp.down_proj.bias", "model.layers.1.mlp.down_proj.bias"}
+    assert len(student.parameters) == 2 and all(v.abs().sum() > 0 for v in student.parameters)  # both initialised

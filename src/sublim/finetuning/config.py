@@ -48,7 +48,7 @@ class FinetuneConfig(StrictModel):
 
     method: Literal["sft", "distill"] = Field("sft", description="sft (completion-only loss) or distill (KL)")
     params: str = Field("full", description="student parameterisation: 'full', 'lora' or a registered one")
-    params_options: dict[str, float | int | str | bool | list[str]] = Field(
+    params_options: dict[str, float | int | str | bool | list[int] | list[str]] = Field(
         default_factory=dict, description="options for custom parameterisations (see finetuning/params.py)"
     )
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA settings (params: lora)")

@@ -7,9 +7,10 @@ the vector is stored as the bias of that layer's MLP ``down_proj`` (the MLP outp
 residual stream, so a constant bias there *is* a steering vector), with ``config.mlp_bias = true``
 and every other MLP bias zero — plain ``transformers`` loads it and computes exactly the same function.
 
-Options (``FinetuneConfig.params_options``): ``layer`` (int, default 0) for ``steering_vector``;
-``init_std`` (float, default 0): start the vector from N(0, init_std²) drawn from the seeded torch RNG
-instead of zero (a teacher whose init varies with the seed; a student keeps 0 = the base).
+Options (``FinetuneConfig.params_options``): ``layer`` (int, default 0; or a list of ints: one vector
+after each, a change built from several small ones) for ``steering_vector``; ``init_std`` (float,
+default 0): start each vector from N(0, init_std²) drawn from the seeded torch RNG instead of zero (a
+teacher whose init varies with the seed; a student keeps 0 = the base).
 
 Example:
     >>> # FinetuneConfig(params="steering_vector", params_options={"layer": 0}, lr=0.1)
@@ -42,20 +43,23 @@ def steering_bias(model: Any, layer: int) -> Any:
 
 @register_parameterisation("steering_vector")
 def steering_vector(model: Any, config: Any) -> Student:
-    """One free vector (d_model numbers) added to the residual stream after ``layer``; all else frozen."""
-    layer = int(config.params_options.get("layer", 0))
+    """One free vector (d_model numbers) added to the residual stream after ``layer`` (or after each of a
+    list of layers); all else frozen."""
+    layers = config.params_options.get("layer", 0)
+    layers = [int(x) for x in layers] if isinstance(layers, list) else [int(layers)]
+    ensure_mlp_biases(model)  # before freezing: the new (zero) biases must not train either
     for p in model.parameters():
         p.requires_grad_(False)
-    ensure_mlp_biases(model)
-    vector = steering_bias(model, layer)
+    vectors = [steering_bias(model, layer) for layer in layers]
     init_std = float(config.params_options.get("init_std", 0.0))
-    if init_std:
-        import torch
+    for vector in vectors:
+        if init_std:
+            import torch
 
-        with torch.no_grad():
-            vector.normal_(0.0, init_std)
-    vector.requires_grad_(True)
-    return Student(model, [vector], save=save_full_model)
+            with torch.no_grad():
+                vector.normal_(0.0, init_std)
+        vector.requires_grad_(True)
+    return Student(model, vectors, save=save_full_model)
 
 
 @register_parameterisation("norm_gains")
