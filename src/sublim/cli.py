@@ -255,31 +255,70 @@ def estimate_cmd(
 
 @app.command("diagnose")
 def diagnose_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished study directory, e.g. runs/organism.")],
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="One or more finished study directories, e.g. runs/organism. With several, also reports how "
+        "well each diagnostic ranks the measured effect across them (Spearman rho, p, n).")],
     max_rows: Annotated[int, typer.Option(help="Training rows scored per arm and seed.")] = 128,
     no_alignment: Annotated[bool, typer.Option("--no-alignment", help="Skip the first-step gradient alignment.")] = False,
     no_decomposition: Annotated[bool, typer.Option(
         "--no-decomposition", help="Skip splitting each student's change into along-teacher and orthogonal parts.")] = False,
+    recompute: Annotated[bool, typer.Option(
+        "--recompute", help="With several directories, diagnose each again even where an up-to-date "
+        "diagnostics.json (newer than its metrics.json) exists; a single directory is always diagnosed.")] = False,
+    out: Annotated[Path | None, typer.Option(help="With several directories, also write the comparison as JSON here.")] = None,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
     """Divergence tokens, log-likelihood shift, first-step alignment and the along/orthogonal split of
-    each same-init student's change, per seed → RUN_DIR/diagnostics.json."""
+    each same-init student's change, per seed → RUN_DIR/diagnostics.json; with several RUN_DIRs, which
+    diagnostic predicts the measured transfer across them."""
     _setup(cache_dir, verbose)
     import torch
 
     torch.set_num_threads(1)
-    from sublim.diagnostics.study import diagnose_study
+    from sublim.diagnostics.study import across_studies, diagnose_study
 
-    out = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment,
-                 decomposition=not no_decomposition)
-    for key, value in out["summary"]["means"].items():
-        console.print(f"{key:40s} {value: .4g}")
-    for key, rho in out["summary"]["spearman_vs_effect"].items():
-        console.print(f"spearman(effect, {key}) = {rho:+.2f}")
-    if out["summary"].get("decomposition"):
-        console.print(decomposition_table(out["summary"]["decomposition"]))
-    console.print(f"written: {run_dir / 'diagnostics.json'}")
+    for run_dir in run_dirs:
+        done = run_dir / "diagnostics.json"
+        if len(run_dirs) > 1 and not recompute and done.is_file() and (
+                not (run_dir / "metrics.json").is_file() or done.stat().st_mtime >= (run_dir / "metrics.json").stat().st_mtime):
+            console.print(f"{run_dir}: reusing {done}")
+            continue
+        result = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment,
+                        decomposition=not no_decomposition)
+        if len(run_dirs) == 1:
+            for key, value in result["summary"]["means"].items():
+                console.print(f"{key:40s} {value: .4g}")
+            for key, r in result["summary"]["spearman_vs_effect"].items():
+                console.print(f"spearman(effect, {key}) = {r['rho']:+.2f} (p = {r['p']:.2g}, n = {r['n']} seeds)")
+            if result["summary"].get("decomposition"):
+                console.print(decomposition_table(result["summary"]["decomposition"]))
+        console.print(f"written: {done}")
+    if len(run_dirs) > 1:
+        across = _guard(across_studies, run_dirs)
+        console.print(across_table(across))
+        for key, r in across["spearman_vs_effect"].items():
+            console.print(f"spearman(effect, {key}) = {r['rho']:+.2f} (p = {r['p']:.2g}, n = {r['n']} studies)")
+        if out is not None:
+            from sublim.pipeline.artifacts import write_json
+
+            write_json(out, across)
+            console.print(f"written: {out}")
+
+
+ACROSS_COLUMNS = ("effect", "cross_effect", "diff_cos", "c", "treatment_divergence_rate", "diff_mean_kl",
+                  "diff_mean_ll_shift")
+
+
+def across_table(across: dict) -> Table:
+    """One row per study: the seed means of the effect and of the diagnostics that may predict it."""
+    table = Table(title="Diagnostics across studies (seed means; effect = ΔP(target), treatment − control)")
+    table.add_column("study")
+    for key in ACROSS_COLUMNS:
+        table.add_column(key, justify="right")
+    for row in across["rows"]:
+        table.add_row(row["study"], *(f"{row[k]:+.4f}" if k in row else "–" for k in ACROSS_COLUMNS))
+    return table
 
 
 def decomposition_table(summary: dict[str, dict]) -> Table:

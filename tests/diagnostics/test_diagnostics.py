@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -110,7 +111,8 @@ def test_weight_delta_of_a_model_with_itself_is_zero(tiny_llama_dir):
 @pytest.mark.parametrize("xs, rho", [([1, 2, 3, 4], 1.0), ([4, 3, 2, 1], -1.0)])
 def test_predictiveness_is_the_rank_correlation_with_the_effect(xs, rho):
     rows = [{"d": x, "effect": e} for x, e in zip(xs, [0.1, 0.2, 0.3, 0.4], strict=True)]
-    assert predictiveness(rows, "effect")["d"] == pytest.approx(rho)
+    out = predictiveness(rows, "effect")["d"]
+    assert out["rho"] == pytest.approx(rho) and out["n"] == 4 and out["p"] < 0.01
 
 
 def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
@@ -240,3 +242,26 @@ def test_a_student_that_cannot_reach_its_teachers_coordinates_takes_none_of_it(t
     assert project(d, {"bias": torch.ones(3)}) == (0.0, pytest.approx(float("nan"), nan_ok=True), 0.0)
     c, cos, share = project(d, {"w": 2 * torch.ones(3), "bias": torch.ones(3)})
     assert (c, cos) == (pytest.approx(0.5), pytest.approx(1.0)) and share == pytest.approx(2 / 5 ** 0.5)
+
+
+def test_diagnose_ranks_the_diagnostics_against_the_effect_across_several_studies(tmp_path):
+    """Several finished studies: their diagnostics.json are reused and each diagnostic is ranked against
+    the measured effect across them (rho with its p and n), printed and written as JSON."""
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    dirs = []
+    for i, (effect, cos_t) in enumerate([(0.01, 0.1), (0.05, 0.3), (0.10, 0.2), (0.20, 0.6)]):
+        d = tmp_path / f"s{i}"
+        d.mkdir()
+        summary = {"means": {"effect": effect, "cos_treatment": cos_t, "cos_control": 0.0},
+                   "decomposition": {"treatment": {"c": effect * 2}}}
+        (d / "diagnostics.json").write_text(json.dumps({"study": f"s{i}", "summary": summary}))
+        dirs.append(str(d))
+    result = CliRunner().invoke(app, ["diagnose", *dirs, "--out", str(tmp_path / "across.json")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("reusing") == 4 and "spearman(effect, c) = +1.00" in result.output
+    across = json.loads((tmp_path / "across.json").read_text())
+    assert across["spearman_vs_effect"]["c"] == {"rho": pytest.approx(1.0), "p": pytest.approx(0.0), "n": 4}
+    assert across["spearman_vs_effect"]["diff_cos"]["rho"] == pytest.approx(0.8)

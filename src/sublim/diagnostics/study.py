@@ -184,25 +184,39 @@ def summarise(per_seed: dict[str, dict]) -> dict:
     return {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
 
 
-def predictiveness(rows: list[dict], outcome: str) -> dict[str, float]:
-    """Spearman ρ between each numeric field and ``outcome`` over rows that have both (≥ 3 rows)."""
+def predictiveness(rows: list[dict], outcome: str) -> dict[str, dict]:
+    """Spearman ρ (with its two-sided p and the number of rows n) between each numeric field and
+    ``outcome``, over rows that have both (≥ 3 rows, neither side constant)."""
     from scipy.stats import spearmanr
 
     out = {}
     for key in sorted({k for r in rows for k in r} - {outcome}):
         pairs = [(r[key], r[outcome]) for r in rows if key in r and outcome in r]
         if len(pairs) >= 3 and len({x for x, _ in pairs}) > 1 and len({y for _, y in pairs}) > 1:
-            out[key] = float(spearmanr([x for x, _ in pairs], [y for _, y in pairs]).statistic)
+            result = spearmanr([x for x, _ in pairs], [y for _, y in pairs])
+            out[key] = {"rho": float(result.statistic), "p": float(result.pvalue), "n": len(pairs)}
     return out
 
 
 def across_studies(study_dirs: list[Path]) -> dict:
-    """Per study, the seed-mean diagnostics and effect (from each ``diagnostics.json``), and Spearman ρ across studies."""
+    """Per study, the seed-mean diagnostics and effect (from each ``diagnostics.json``), and how well each
+    diagnostic ranks the effect across studies (Spearman ρ, p, n).
+
+    Adds two study-level fields: ``diff_cos`` (first-step cosine of the treatment student minus the
+    control student: Theorem 1's prediction for the matched design) and ``c`` (the share of its teacher's
+    change the treatment student took, when the decomposition ran).
+    """
     rows = []
     for d in study_dirs:
         data = read_json(Path(d) / "diagnostics.json")
         if data is None:
             raise DataError(f"{d}: no diagnostics.json (run `sublim diagnose {d}` first)")
-        rows.append({"study": data["study"], **data["summary"]["means"]})
+        row = {"study": data["study"], **data["summary"]["means"]}
+        if "cos_treatment" in row and "cos_control" in row:
+            row["diff_cos"] = row["cos_treatment"] - row["cos_control"]
+        treated = data["summary"].get("decomposition", {}).get("treatment")
+        if treated:
+            row["c"] = treated["c"]
+        rows.append(row)
     numeric = [{k: v for k, v in r.items() if k != "study"} for r in rows]
     return {"rows": rows, "spearman_vs_effect": predictiveness(numeric, "effect")}
