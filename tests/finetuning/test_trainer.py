@@ -50,6 +50,23 @@ def test_same_seed_gives_the_same_student(tiny_llama_dir, numbers_jsonl, tmp_pat
     assert a.meta["final_loss"] == b.meta["final_loss"] != c.meta["final_loss"]
 
 
+def test_weight_decay_toward_init_keeps_a_full_fine_tune_near_the_base(tiny_llama_dir, numbers_jsonl, tmp_path):
+    """L2-SP: with lr·λ = 1 every step first returns the weights to the base, so the student ends one
+    Adam step (a few lr) away from it; AdamW's decay toward zero at the same λ pulls it far away."""
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).state_dict()
+
+    def max_shift(**decay) -> float:
+        config = FinetuneConfig(**{**FAST, "epochs": 1, "batch_size": 8, "lr_schedule": "constant", **decay})
+        ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / str(decay), progress=False)
+        tuned = AutoModelForCausalLM.from_pretrained(ref.path).state_dict()
+        return max(float((tuned[n] - base[n]).abs().max()) for n in base)
+
+    free = max_shift()
+    anchored = max_shift(weight_decay=1 / FAST["lr"], weight_decay_to="init")
+    to_zero = max_shift(weight_decay=1 / FAST["lr"])
+    assert anchored <= 4 * FAST["lr"] < free < to_zero
+
+
 def test_lora_trains_only_adapters_and_saves_adapter_and_merged_weights(tiny_llama_dir, numbers_jsonl, tmp_path):
     config = FinetuneConfig(**FAST, params="lora", merge=True)
     student = make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)

@@ -60,6 +60,10 @@ class FinetuneConfig(StrictModel):
     warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
     lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    weight_decay_to: Literal["zero", "init"] = Field(
+        "zero", description="what weight decay pulls toward: zero (AdamW) or init, the student's starting "
+        "weights (L2-SP; the base for a full fine-tune; keeps a copy of the trained weights in memory)"
+    )
     max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient norm (null: no clipping)")
     max_seq_len: int = Field(500, gt=1, description="longer rows are truncated (completion end dropped)")
     seed: int = Field(0, description="seeds data order, init of adapters and dropout")

@@ -145,7 +145,9 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
     micro_per_epoch = math.ceil(len(live) / config.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(student.parameters, lr=config.lr, weight_decay=config.weight_decay)
+    to_init = config.weight_decay_to == "init" and config.weight_decay > 0
+    optimizer = torch.optim.AdamW(student.parameters, lr=config.lr, weight_decay=0.0 if to_init else config.weight_decay)
+    anchors = [p.detach().clone() for p in student.parameters] if to_init else []
     schedule = "constant_with_warmup" if config.lr_schedule == "constant" else config.lr_schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=config.warmup_steps,
                               num_training_steps=total_steps)
@@ -170,6 +172,11 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                     tokens += sum(len(examples[i].input_ids) for i in rows)
                 if config.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(student.parameters, config.max_grad_norm)
+                if anchors:  # decoupled decay toward the start, as AdamW decays toward zero: p -= lr·λ·(p − p0)
+                    with torch.no_grad():
+                        rate = optimizer.param_groups[0]["lr"] * config.weight_decay
+                        for param, anchor in zip(student.parameters, anchors, strict=True):
+                            param.sub_(param - anchor, alpha=rate)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
