@@ -306,18 +306,26 @@ def diagnose_cmd(
             console.print(f"written: {out}")
 
 
-ACROSS_COLUMNS = ("effect", "cross_effect", "diff_cos", "c", "treatment_divergence_rate", "diff_mean_kl",
-                  "diff_mean_ll_shift")
+ACROSS_COLUMNS = {  # field → short header (the table must fit an 80-column terminal)
+    "effect": "effect", "cross_effect": "cross", "diff_cos": "Δcos", "c": "c",
+    "treatment_divergence_rate": "div", "diff_mean_kl": "ΔKL", "diff_mean_ll_shift": "ΔLL",
+}
 
 
 def across_table(across: dict) -> Table:
     """One row per study: the seed means of the effect and of the diagnostics that may predict it."""
-    table = Table(title="Diagnostics across studies (seed means; effect = ΔP(target), treatment − control)")
-    table.add_column("study")
-    for key in ACROSS_COLUMNS:
-        table.add_column(key, justify="right")
+    from rich import box
+
+    table = Table(title="Diagnostics across studies (seed means)", box=box.SIMPLE, pad_edge=False,
+                  caption="effect / cross: ΔP(target), treatment − control, same / different init; "
+                          "Δcos: first-step cosine, treatment − control; c: share of the teacher's change "
+                          "taken; div: divergence-token rate; ΔKL, ΔLL: teacher-vs-base KL and "
+                          "log-likelihood shift, treatment − control data")
+    table.add_column("study", no_wrap=True)
+    for header in ACROSS_COLUMNS.values():
+        table.add_column(header, justify="right", no_wrap=True)
     for row in across["rows"]:
-        table.add_row(row["study"], *(f"{row[k]:+.4f}" if k in row else "–" for k in ACROSS_COLUMNS))
+        table.add_row(row["study"], *(f"{row[k]:+.3f}" if k in row else "–" for k in ACROSS_COLUMNS))
     return table
 
 
