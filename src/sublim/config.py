@@ -59,6 +59,7 @@ class ModelSpec(StrictModel):
     )
     preset: str | None = Field(None, description="tiny: 'tiny-a' / 'tiny-b' (two seeds of the default base) or 'organism-a' / 'organism-b' "
                                      "(the model organism's less converged bases)")
+    _added_later = frozenset({"tiny"})
     tiny: dict[str, Any] | None = Field(
         None, description="tiny: changes to the preset's base recipe (sublim.tiny.model.TinyBaseConfig), "
         "e.g. {n_layers: 4}; the variant is built once and cached under its own hash"

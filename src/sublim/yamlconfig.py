@@ -19,10 +19,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
 from sublim.errors import ConfigError
 
@@ -33,6 +33,17 @@ class StrictModel(BaseModel):
     """Base for every config: unknown fields are errors, instances are immutable and hashable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Fields added after results were cached: left out of dumps — and so of cache keys — while they
+    #: hold their default, so caches made before the field existed stay valid.
+    _added_later: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler: Any) -> Any:
+        data = handler(self)
+        for name in self._added_later:
+            if isinstance(data, dict) and name in data and getattr(self, name) == type(self).model_fields[name].default:
+                del data[name]
+        return data
 
 
 def _line_index(node: yaml.Node, prefix: tuple = (), out: dict | None = None) -> dict[tuple, int]:

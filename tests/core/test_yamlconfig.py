@@ -69,3 +69,16 @@ def test_config_hash_is_stable_and_sensitive():
     a, b = Outer(name="x"), Outer(name="x")
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(Outer(name="x", generation=Inner(n_samples=11)))
+
+
+def test_a_field_added_later_stays_out_of_dumps_and_cache_keys_at_its_default():
+    """Adding an option must not invalidate every cached stage: at its default it is not dumped."""
+    from sublim.finetuning import FinetuneConfig
+    from sublim.yamlconfig import config_hash
+
+    default = FinetuneConfig()
+    assert "weight_decay_to" not in default.model_dump(mode="json")
+    assert config_hash(default) == "836cc2a5942f3571"  # its hash before weight_decay_to existed
+    anchored = FinetuneConfig(weight_decay_to="init")
+    assert anchored.model_dump()["weight_decay_to"] == "init" and config_hash(anchored) != config_hash(default)
+    assert FinetuneConfig.model_validate(anchored.model_dump()) == anchored  # round-trips

@@ -60,6 +60,7 @@ class FinetuneConfig(StrictModel):
     warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
     lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    _added_later = frozenset({"weight_decay_to"})
     weight_decay_to: Literal["zero", "init"] = Field(
         "zero", description="what weight decay pulls toward: zero (AdamW) or init, the student's starting "
         "weights (L2-SP; the base for a full fine-tune; keeps a copy of the trained weights in memory)"

@@ -68,9 +68,7 @@ class StudyRunner:
         return self._bases[which]
 
     def base_key(self, which: str) -> str:
-        spec = getattr(self.config.bases, which)
-        # A spec without recipe changes hashes as it did before the field existed (caches stay valid).
-        return stage_key(spec.model_dump(mode="json", exclude={"tiny"} if spec.tiny is None else None))
+        return stage_key(getattr(self.config.bases, which))
 
     # -- data arms ------------------------------------------------------------------------------
     def arm_target(self, arm: str) -> str | None:
