@@ -54,10 +54,7 @@ def steering_vector(model: Any, config: Any) -> Student:
     init_std = float(config.params_options.get("init_std", 0.0))
     for vector in vectors:
         if init_std:
-            import torch
-
-            with torch.no_grad():
-                vector.normal_(0.0, init_std)
+            vector.data.normal_(0.0, init_std)
         vector.requires_grad_(True)
     return Student(model, vectors, save=save_full_model)
 
