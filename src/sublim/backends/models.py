@@ -42,10 +42,13 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
 
 def prebuild_tiny_bases(specs: list[ModelSpec]) -> None:
     """Build missing tiny bases together (two processes for a pair: about the time of one)."""
+    tiny = [s for s in specs if s.kind == "tiny"]
+    if len(tiny) != 2:
+        return
     from sublim.tiny.build import build_pair, resolve_preset
 
-    configs = [resolve_preset(s.preset, s.tiny) for s in specs if s.kind == "tiny"]
-    if len(configs) == 2 and configs[0] != configs[1]:
+    configs = [resolve_preset(s.preset, s.tiny) for s in tiny]
+    if configs[0] != configs[1]:
         build_pair((configs[0], configs[1]))
 
 
