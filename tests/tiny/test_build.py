@@ -126,7 +126,7 @@ def test_config_validation_names_the_field():
 # -- variant bases: a preset with changes to its recipe (``bases.same.tiny`` in a study config) --------
 
 
-def test_a_variant_changes_only_the_named_fields_and_gets_its_own_cache_entry():
+def test_a_variant_changes_only_the_named_fields_and_gets_its_own_cache_entry(monkeypatch):
     from sublim.tiny.build import resolve_preset
 
     deeper = resolve_preset("organism-a", {"n_layers": 4})
@@ -134,6 +134,10 @@ def test_a_variant_changes_only_the_named_fields_and_gets_its_own_cache_entry():
     assert deeper.model_copy(update={"n_layers": PRESETS["organism-a"].n_layers}) == PRESETS["organism-a"]
     assert base_dir(deeper) != base_dir(PRESETS["organism-a"])
     assert resolve_preset("organism-a", {}) is PRESETS["organism-a"]
+    # a change to one nested field keeps the preset's other nested fields
+    monkeypatch.setitem(PRESETS, "small-corpus", PRESETS["tiny-a"].model_copy(update={"corpus": CorpusConfig(rows=500)}))
+    nested = resolve_preset("small-corpus", {"corpus": {"numbers_system_share": 0.0}})
+    assert nested.corpus.rows == 500 and nested.corpus.numbers_system_share == 0.0
     with pytest.raises(ConfigError, match="n_layerz"):
         resolve_preset("organism-a", {"n_layerz": 4})
     with pytest.raises(ConfigError, match="n_layers"):

@@ -71,8 +71,12 @@ def resolve_preset(preset: str, changes: dict | None = None) -> TinyBaseConfig:
         raise ConfigError(f"unknown tiny base preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if not changes:
         return PRESETS[preset]
+    def merge(base: dict, update: dict) -> dict:  # nested fields (corpus) keep what the change leaves out
+        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                           for k, v in update.items()}}
+
     try:
-        return TinyBaseConfig.model_validate({**PRESETS[preset].model_dump(), **changes})
+        return TinyBaseConfig.model_validate(merge(PRESETS[preset].model_dump(), changes))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"tiny base {preset!r} with changes {changes}: {problems}") from None
