@@ -59,10 +59,15 @@ class ModelSpec(StrictModel):
     )
     preset: str | None = Field(None, description="tiny: 'tiny-a' / 'tiny-b' (two seeds of the default base) or 'organism-a' / 'organism-b' "
                                      "(the model organism's less converged bases)")
-    _added_later = frozenset({"tiny"})
+    _added_later = frozenset({"tiny", "seed_offset"})
     tiny: dict[str, Any] | None = Field(
         None, description="tiny: changes to the preset's base recipe (sublim.tiny.model.TinyBaseConfig), "
         "e.g. {n_layers: 4}; the variant is built once and cached under its own hash"
+    )
+    seed_offset: int | None = Field(
+        None, description="tiny, bases.other only: a base of its own for every study seed s, built with the "
+        "recipe's seed = seed_offset + s (its own init and corpus sample), so that a cross-base effect is "
+        "averaged over bases instead of resting on one"
     )
     path: str | None = Field(None, description="hf: local directory or hub id")
     name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
@@ -84,12 +89,36 @@ class ModelSpec(StrictModel):
                 resolve_preset(self.preset, self.tiny)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+        if self.seed_offset is not None:
+            if self.kind != "tiny":
+                raise ValueError(f"the field 'seed_offset' draws a tiny base per seed; this model's kind is '{self.kind}'")
+            if "seed" in (self.tiny or {}):
+                raise ValueError("set either 'seed_offset' or 'tiny.seed', not both (seed_offset sets the seed per study seed)")
         return self
+
+    def for_seed(self, seed: int) -> ModelSpec:
+        """The base this spec means for study seed ``seed``: itself, or the per-seed variant."""
+        if self.seed_offset is None:
+            return self
+        return self.model_copy(update={"tiny": {**(self.tiny or {}), "seed": self.seed_offset + seed}, "seed_offset": None})
 
 
 class BasesConfig(StrictModel):
     same: ModelSpec = Field(ModelSpec(preset="tiny-a"), description="base of the teacher and same-init student")
     other: ModelSpec = Field(ModelSpec(preset="tiny-b"), description="a different base, for cross_base")
+
+    @model_validator(mode="after")
+    def _only_other_per_seed(self) -> BasesConfig:
+        if self.same.seed_offset is not None:
+            raise ValueError("only bases.other can draw a base per seed ('seed_offset'); the teacher's base is fixed")
+        return self
+
+    def spec(self, which: str, seed: int | None = None) -> ModelSpec:
+        """``same`` or ``other``, resolved for one study seed (a per-seed ``other`` needs the seed)."""
+        spec: ModelSpec = getattr(self, which)
+        if spec.seed_offset is not None and seed is None:
+            raise ValueError(f"bases.{which} draws a base per seed: say which seed")
+        return spec if seed is None else spec.for_seed(seed)
 
 
 class TraitConfig(StrictModel):
@@ -225,6 +254,15 @@ class StudyConfig(StrictModel):
                 raise ValueError(f"controls.specificity_targets needs >= 2 known {self.trait.category}s; unknown: {unknown}")
         if "/" in self.name or not self.name.strip():
             raise ValueError("name must be a non-empty directory name without '/'")
+        same, other = self.bases.same, self.bases.other
+        if other.seed_offset is not None and same.kind == "tiny":
+            from sublim.tiny.build import resolve_preset
+
+            teacher_base = resolve_preset(same.preset, same.tiny)
+            clash = [s for s in self.seeds if resolve_preset(other.preset, other.for_seed(s).tiny) == teacher_base]
+            if clash:
+                raise ValueError(f"bases.other.seed_offset: for seed {clash[0]} the other base is bases.same itself "
+                                 "(a different-init student needs a different base)")
         return self
 
 

@@ -168,3 +168,37 @@ def test_a_spec_without_changes_keeps_the_stage_key_it_had_before_variants_exist
     config = load_config_text("name: k\ntrait: {target: owl}\nbases: {same: {kind: tiny, preset: organism-a}}\n")
     old = {"kind": "tiny", "preset": "organism-a", "path": None, "name": None, "device": "auto", "dtype": "auto"}
     assert StudyRunner(config, tmp_path).base_key("same") == stage_key(old)
+
+
+def test_a_per_seed_other_base_gives_every_seed_a_base_of_its_own(cache, monkeypatch, tmp_path):
+    """``seed_offset``: the different-init student of seed s starts from a base built at seed offset + s,
+    so a cross-base effect is averaged over bases; the teacher's base stays one model."""
+    from sublim.backends.models import tiny_label
+    from sublim.config import load_config_text
+    from sublim.errors import ConfigError
+    from sublim.pipeline.runner import StudyRunner
+
+    monkeypatch.setitem(PRESETS, "mini", mini())
+    text = "name: k\ntrait: {target: owl}\nseeds: [0, 1]\nbases:\n  same: {kind: tiny, preset: mini}\n" \
+           "  other: {kind: tiny, preset: mini, seed_offset: %d}\n"
+    runner = StudyRunner(load_config_text(text % 50), tmp_path)
+    paths = [runner.base("other", seed).path for seed in (0, 1)]
+    assert paths[0] != paths[1] and runner.base("other", 0) is runner.base("other", 0)
+    assert [read_base_manifest(p)["config"]["seed"] for p in paths] == [50, 51]
+    assert runner.base_key("other", 0) != runner.base_key("other", 1)
+    assert runner.base("same", 0) is runner.base("same", 1)  # one teacher base for every seed
+    assert tiny_label(runner.config.bases.other) == "tiny/mini@seed=50+s"
+    with pytest.raises(ConfigError, match="seed 0 the other base is bases.same itself"):
+        load_config_text(text % 0)
+
+
+def test_missing_tiny_bases_are_built_two_at_a_time(cache, monkeypatch):
+    from sublim.backends.models import prebuild_tiny_bases
+    from sublim.config import ModelSpec
+
+    monkeypatch.setitem(PRESETS, "mini", mini())
+    pairs = []
+    monkeypatch.setattr("sublim.tiny.build.build_pair", lambda configs: pairs.append([c.seed for c in configs]))
+    spec = ModelSpec(kind="tiny", preset="mini", seed_offset=10)
+    prebuild_tiny_bases([ModelSpec(kind="tiny", preset="mini"), *(spec.for_seed(s) for s in (0, 1, 1, 2))])
+    assert pairs == [[0, 10], [11, 12]]  # duplicates once; all four missing bases, in two pairs

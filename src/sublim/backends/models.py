@@ -41,19 +41,28 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
 
 
 def prebuild_tiny_bases(specs: list[ModelSpec]) -> None:
-    """Build missing tiny bases together (two processes for a pair: about the time of one)."""
-    tiny = [s for s in specs if s.kind == "tiny"]
-    if len(tiny) != 2:
-        return
-    from sublim.tiny.build import build_pair, resolve_preset
+    """Build the missing tiny bases two at a time (two processes for a pair: about the time of one).
 
-    configs = [resolve_preset(s.preset, s.tiny) for s in tiny]
-    if configs[0] != configs[1]:
-        build_pair((configs[0], configs[1]))
+    A lone missing base is left to ``resolve_model``, which builds it on first use.
+    """
+    from sublim.tiny.build import base_dir, build_pair, resolve_preset
+
+    configs = []
+    for spec in specs:
+        if spec.kind == "tiny":
+            config = resolve_preset(spec.preset, spec.tiny)
+            if config not in configs and not base_dir(config).is_dir():
+                configs.append(config)
+    for i in range(0, len(configs) - 1, 2):
+        build_pair((configs[i], configs[i + 1]))
 
 
 def tiny_label(spec: ModelSpec, path: Path | None = None) -> str:
-    """``tiny/<preset>``, plus the variant's cache hash when the spec changes the preset's recipe."""
+    """``tiny/<preset>``, plus the variant's cache hash when the spec changes the preset's recipe
+    (or ``@seed=<offset>+s`` for a base drawn per study seed)."""
+    if spec.seed_offset is not None:
+        changes = "".join(f",{k}={v}" for k, v in (spec.tiny or {}).items())
+        return f"tiny/{spec.preset}@seed={spec.seed_offset}+s{changes}"
     if not spec.tiny:
         return f"tiny/{spec.preset}"
     if path is None:

@@ -62,10 +62,11 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     cfg = load_config(study_dir / "config.yaml")
     target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}
-    if any(c in cfg.conditions for c in ("cross_base", "cross_control")):
-        bases["other"] = resolve_model(cfg.bases.other).path
+    cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
     per_seed: dict[str, dict] = {}
     for seed in cfg.seeds:
+        if cross:  # a per-seed other base (``seed_offset``) differs from seed to seed
+            bases["other"] = resolve_model(cfg.bases.spec("other", seed)).path
         teachers, rows = {}, {}
         entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}}
         for arm in ("treatment", "control"):

@@ -58,17 +58,21 @@ class StudyRunner:
     def __init__(self, config: StudyConfig, out_root: Path) -> None:
         self.config = config
         self.dir = Path(out_root) / config.name
-        self._bases: dict[str, ModelRef] = {}
+        self._bases: dict[tuple[str, int | None], ModelRef] = {}
 
     # -- models ---------------------------------------------------------------------------------
-    def base(self, which: str) -> ModelRef:
-        if which not in self._bases:
-            spec = getattr(self.config.bases, which)
-            self._bases[which] = resolve_model(spec)
-        return self._bases[which]
+    def _seed_of(self, which: str, seed: int | None) -> int | None:
+        """Only a per-seed base (``seed_offset``) depends on the seed; others are shared by all seeds."""
+        return seed if getattr(self.config.bases, which).seed_offset is not None else None
 
-    def base_key(self, which: str) -> str:
-        return stage_key(getattr(self.config.bases, which))
+    def base(self, which: str, seed: int | None = None) -> ModelRef:
+        slot = (which, self._seed_of(which, seed))
+        if slot not in self._bases:
+            self._bases[slot] = resolve_model(self.config.bases.spec(*slot))
+        return self._bases[slot]
+
+    def base_key(self, which: str, seed: int | None = None) -> str:
+        return stage_key(self.config.bases.spec(which, self._seed_of(which, seed)))
 
     # -- data arms ------------------------------------------------------------------------------
     def arm_target(self, arm: str) -> str | None:
@@ -166,13 +170,13 @@ class StudyRunner:
     # -- students and evaluation ------------------------------------------------------------------
     def student(self, condition: str, seed: int, data: DataArm, which: str = "same") -> tuple[ModelRef, str]:
         cfg = self.config
-        base = self.base(which)
+        base = self.base(which, seed)
         if base.backend == "openai":
             return self._api_student(condition, seed, data, which)
         from sublim.finetuning import finetune
 
         s_cfg = cfg.student.model_copy(update={"seed": seed})
-        key = stage_key(s_cfg, data.data_key, self.base_key(which), data.teacher_key if cfg.student.method == "distill" else "")
+        key = stage_key(s_cfg, data.data_key, self.base_key(which, seed), data.teacher_key if cfg.student.method == "distill" else "")
 
         def fn(d: Path) -> dict:
             teacher, train_cfg = None, s_cfg
@@ -194,10 +198,10 @@ class StudyRunner:
         if cfg.student.method != "sft":
             raise ConfigError("field 'student.method': hosted fine-tuning supports only 'sft' (no teacher logits)")
         o_cfg = (cfg.openai_finetune or OpenAIFinetuneConfig()).model_copy(update={"seed": seed})
-        key = stage_key(o_cfg, data.data_key, self.base_key(which))
+        key = stage_key(o_cfg, data.data_key, self.base_key(which, seed))
 
         def fn(d: Path) -> dict:
-            ref = OpenAIFinetuner().finetune(self.base(which), data.filtered, o_cfg, d)
+            ref = OpenAIFinetuner().finetune(self.base(which, seed), data.filtered, o_cfg, d)
             return {"model": ref.model_dump(mode="json"), "counts": {}}
 
         result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"API student ({condition})", seed, o_cfg, fn)
@@ -286,7 +290,7 @@ class StudyRunner:
 
         for step in seed_steps(self.config):
             if step.kind == "evaluate":
-                self.evaluation(step.condition, seed, self.base(step.base), self.base_key(step.base), step.base)
+                self.evaluation(step.condition, seed, self.base(step.base, seed), self.base_key(step.base, seed), step.base)
             elif step.kind == "train" and step.condition in ("shuffle_within", "shuffle_global"):
                 self.trained_condition(step.condition, seed, self.shuffled(step.condition, seed, arm(step.arm)))
             elif step.kind == "train":
@@ -300,7 +304,8 @@ class StudyRunner:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
-        prebuild_tiny_bases([cfg.bases.same, cfg.bases.other] if needs_other_base(cfg) else [cfg.bases.same])
+        others = [cfg.bases.spec("other", s if cfg.bases.other.seed_offset is not None else None) for s in cfg.seeds]
+        prebuild_tiny_bases([cfg.bases.same, *others] if needs_other_base(cfg) else [cfg.bases.same])
         workers = min(cfg.workers, len(cfg.seeds))
         if workers <= 1:
             for seed in cfg.seeds:
