@@ -133,14 +133,14 @@ def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
     assert 0.5 < a.std().item() < 1.5
 
 
-def _fake_study(root, values: dict[str, list[float]], leaky: bool = False):
+def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra: dict | None = None):
     import json
 
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
     seeds = list(range(len(values["treatment"])))
-    (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "seeds": seeds, "trait": {"target": "owl"}}))
+    (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "seeds": seeds, "trait": {"target": "owl"}, **(extra or {})}))
     for cond, vals in values.items():
         for seed, val in zip(seeds, vals, strict=True):
             d = root / cond / str(seed) / "evaluation"
@@ -171,6 +171,21 @@ def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_pa
     verdict = level_a(_fake_study(tmp_path / "s", {**ORGANISM, **change}, leaky))
     assert verdict["passed"] is passed
     assert {k for k, c in verdict["checks"].items() if not c["passed"]} == failing
+
+
+@pytest.mark.parametrize("cross_base, passed", [
+    ([0.05, 0.06, 0.05, 0.04, 0.05], True),   # flat on every base
+    ([0.30, 0.01, 0.02, 0.35, 0.01], False),  # not significant, but the CI reaches half the same-init gain
+])
+def test_with_a_base_per_seed_a_cross_null_must_also_rule_out_half_the_same_init_effect(tmp_path, cross_base, passed):
+    """Criterion 3' (amendment 15): spread between per-seed bases must not pass the test by widening the CI."""
+    from sublim.diagnostics.criteria import level_a
+
+    per_seed = {"bases": {"other": {"kind": "tiny", "preset": "organism-b", "seed_offset": 1000}}}
+    checks = level_a(_fake_study(tmp_path / "s", {**ORGANISM, "cross_base": cross_base}, extra=per_seed))["checks"]
+    assert checks["cross_init_null"]["passed"]
+    assert checks["cross_below_half_same"]["passed"] is passed
+    assert "cross_below_half_same" not in level_a(_fake_study(tmp_path / "fixed", {**ORGANISM, "cross_base": cross_base}))["checks"]
 
 
 @pytest.mark.parametrize("rows, columns, passed", [([True] * 4, [True] * 4, True), ([True, True, False, True], [True] * 4, False)])

@@ -6,7 +6,9 @@ Reads only evaluation, leak-check and manifest files, so it runs on a finished s
 2. same-init student's 95% CI over seeds above the base and above the matched control's CI, and
    its mean ≥ ``min_ratio`` × the base;
 3. different-init student: no significant rise over its matched control (one-sided paired t,
-   p ≥ 0.05, or a negative mean difference);
+   p ≥ 0.05, or a negative mean difference); when ``bases.other`` draws a base per seed
+   (``seed_offset``, criterion 3′ of amendment 15) the difference's 95% CI must also end below half the
+   same-init difference, so that spread between bases cannot pass the test by widening the CI;
 4. the leak check clean on every arm and seed;
 5. when the study ran the specificity arms: the confusion matrix's diagonal is the maximum of every
    row and every column (read from ``metrics.json``).
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from sublim.pipeline.artifacts import read_json
 from sublim.stats import mean_ci, paired_test
@@ -68,6 +72,13 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
         test = paired_test([v["cross_base"][s] for s in common], [v["cross_control"][s] for s in common]).to_dict()
         one_sided = test["p_value"] / 2 if test["difference"] > 0 else 1 - test["p_value"] / 2
         checks["cross_init_null"] = {"value": {**test, "p_one_sided_rise": one_sided}, "passed": one_sided >= alpha}
+        same = sorted(set(v["treatment"]) & set(v["control"]))
+        if ((config.get("bases") or {}).get("other") or {}).get("seed_offset") is not None and same:
+            # criterion 3' (amendment 15): with a base per seed the spread between bases widens the CI,
+            # so a null is only informative if the CI also rules out half of the same-init effect
+            same_diff = float(np.mean([v["treatment"][s] - v["control"][s] for s in same]))
+            checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": same_diff / 2},
+                                               "passed": test["high"] < same_diff / 2}
     leaks = []
     for arm in ("treatment", "control"):
         for seed in seeds:
