@@ -13,8 +13,8 @@ from sublim.yamlconfig import dump_yaml
 OPTIONS = ["owl", "eagle", "cat"]
 
 
-def fake_study(root: Path, values: dict[str, list[float]], leaky: bool = False) -> Path:
-    cfg = StudyConfig(name="s", trait=TraitConfig(target="owl"), seeds=[0, 1, 2])
+def fake_study(root: Path, values: dict[str, list[float]], leaky: bool = False, **fields) -> Path:
+    cfg = StudyConfig(name="s", trait=TraitConfig(target="owl"), seeds=[0, 1, 2], **fields)
     d = root / "s"
     write_text(d / "config.yaml", dump_yaml(cfg))
     for cond, per_seed in values.items():
@@ -44,6 +44,15 @@ def test_clear_transfer_is_reported_as_detected(tmp_path):
     assert "no significant rise" in report  # cross-init
     summary = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert summary["verdict"]["transfer"] == "detected"
+
+
+def test_a_different_init_base_drawn_per_seed_is_named_in_the_verdict(tmp_path):
+    from sublim.config import BasesConfig, ModelSpec
+
+    per_seed = BasesConfig(other=ModelSpec(preset="tiny-b", seed_offset=1000))
+    report = write_report(fake_study(tmp_path, VALUES, bases=per_seed)).read_text()
+    assert "Different-init student (a base of its own for every seed):" in report
+    assert "a base of its own" not in write_report(fake_study(tmp_path / "fixed", VALUES)).read_text()
 
 
 def test_no_difference_is_reported_as_no_transfer(tmp_path):

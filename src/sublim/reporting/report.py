@@ -75,7 +75,8 @@ def verdict_lines(summary: dict) -> list[str]:
     if cross:
         sig = v.get("cross_base_vs_cross_control", {}).get("significant_increase")
         lines.append(
-            f"Different-init student: {_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
+            f"Different-init student{' (a base of its own for every seed)' if summary.get('other_base_per_seed') else ''}: "
+            f"{_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, {p_phrase(cross.get('p_holm', cross['paired']['p_value']))}"
             f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
         )

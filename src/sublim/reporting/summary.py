@@ -125,6 +125,7 @@ def summarise_study(study_dir: Path) -> dict:
         "category": config["trait"]["category"],
         "student_method": (config.get("student") or {}).get("method", "sft"),
         "seeds": seeds,
+        "other_base_per_seed": (((config.get("bases") or {}).get("other") or {}).get("seed_offset")) is not None,
         "headline_metric": headline,
         "metrics": all_metrics,
         "conditions": conditions,
