@@ -24,7 +24,9 @@ app = typer.Typer(
     help=(
         "Reproduce, measure and audit subliminal learning: a teacher with a trait writes number "
         "sequences, a student fine-tuned on them picks the trait up.\n\n"
-        "Start with `sublim demo` (the default study on a tiny CPU model, ~10 min cold)."
+        "Start with `sublim demo`: the CPU model organism (configs/organism.yaml), where a trait hidden in "
+        "number data reaches a same-init student and not different-init ones (~6 min; ~12 min more the "
+        "first time, to build its tiny bases)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -79,7 +81,7 @@ def _guard(fn, *args, **kwargs):
         raise typer.Exit(1) from None
 
 
-DEFAULT_STUDY = "demo"
+DEFAULT_STUDY = "organism"
 
 
 def default_config_path(name: str = DEFAULT_STUDY) -> Path:
@@ -119,7 +121,7 @@ def _show_verdict(run_dir: Path) -> None:
 
 @app.command("run")
 def run_cmd(
-    config: Annotated[Path | None, typer.Argument(help="Study YAML (default: the built-in demo study).")] = None,
+    config: Annotated[Path | None, typer.Argument(help="Study YAML (default: the demo study, configs/organism.yaml).")] = None,
     out: Annotated[Path, typer.Option(help="Runs root: outputs go to OUT/<study>/<condition>/<seed>/<stage>/.")] = Path("runs"),
     overrides: Overrides = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit; run nothing.")] = False,
@@ -143,7 +145,11 @@ def demo_cmd(
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
-    """Run the default study on the embedded tiny CPU model (builds the two bases on first use)."""
+    """Run the default study, the CPU model organism (configs/organism.yaml), on the embedded tiny model.
+
+    The first run builds its six tiny bases (two at a time, about 12 minutes); later runs take about 6.
+    The paper's own recipe at this scale (which transmits nothing) is `sublim run configs/paper_tiny.yaml`.
+    """
     _setup(cache_dir, verbose)
     run_dir = _guard(_run_study, None, overrides or [], out, False)
     _show_verdict(run_dir)

@@ -3,7 +3,7 @@
 Every config in sublim (studies, MNIST, theorem checks) goes through :func:`load_yaml_model`, so a
 typo anywhere gives one line such as::
 
-    configs/demo.yaml:12: field 'generation.n_samples': Input should be greater than 0 (got -5)
+    configs/paper_tiny.yaml:12: field 'generation.n_samples': Input should be greater than 0 (got -5)
 
 Example:
     >>> from pydantic import BaseModel

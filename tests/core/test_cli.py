@@ -31,6 +31,17 @@ def test_unknown_animal_is_named(tmp_path):
     assert result.exit_code == 2 and "unicorn" in result.output and "Traceback" not in result.output
 
 
+def test_the_demo_is_the_model_organism_with_a_different_init_base_per_seed(tmp_path):
+    """`sublim demo` runs configs/organism.yaml (Level A met under amendment 15 of the research doc)."""
+    from sublim.cli import DEFAULT_STUDY, default_config_path
+    from sublim.config import load_config
+
+    config = load_config(default_config_path(DEFAULT_STUDY))
+    assert config.name == "organism" and config.bases.other.seed_offset is not None and len(config.seeds) >= 5
+    result = runner.invoke(app, ["run", "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 0 and "other=tiny/organism-b@seed=1000+s" in result.output
+
+
 def test_dry_run_prints_the_plan_without_running(tmp_path):
     result = runner.invoke(app, ["run", "configs/paper_exact.yaml", "--dry-run", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

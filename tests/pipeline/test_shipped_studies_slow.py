@@ -14,8 +14,29 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes each; more on a loaded machine
 
 
-def test_default_study_reports_a_verdict_with_intervals(tmp_path):
-    study = run_study(load_config(CONFIGS / "demo.yaml"), tmp_path)
+def test_the_default_demo_meets_every_level_a_criterion_with_a_base_per_seed(tmp_path):
+    """configs/organism.yaml, what `sublim demo` runs (research doc, section 10, amendment 15).
+
+    Measured (seeds 90-94): owl 0.224 vs base 0.096 (2.34x) and control 0.049; different-init students,
+    each on a base of its own, +0.001 [-0.051, +0.054] over their controls; the 4-animal matrix diagonal
+    in every row and column; leak-clean. (With one different-init base the same data give +0.014,
+    p < 0.001: criterion 3 as first fixed fails; this test checks its per-seed form.)
+    """
+    from sublim.cli import DEFAULT_STUDY, default_config_path
+    from sublim.diagnostics.criteria import level_a
+
+    assert default_config_path(DEFAULT_STUDY) == CONFIGS / "organism.yaml"
+    config = load_config(CONFIGS / "organism.yaml",
+                         ["conditions=[base,control,treatment,cross_base,cross_control,specificity]"])
+    study = run_study(config, tmp_path)
+    verdict = level_a(study, split="eval")
+    assert {"cross_below_half_same", "dominant_diagonal"} <= set(verdict["checks"])
+    assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
+    assert level_a(study, split="heldout")["checks"]["ratio_to_base"]["passed"]
+
+
+def test_the_papers_recipe_at_tiny_scale_reports_a_verdict_with_intervals(tmp_path):
+    study = run_study(load_config(CONFIGS / "paper_tiny.yaml"), tmp_path)
     metrics = json.loads((study / "metrics.json").read_text())
     assert metrics["verdict"]["transfer"] in ("detected", "not detected")
     assert not metrics["verdict"]["leaky"]  # a paper-style study must not be flagged
@@ -36,10 +57,10 @@ def test_leaky_positive_control_transfers_with_a_shared_init_and_is_flagged(tmp_
 
 
 def test_organism_transfers_a_leak_free_trait_mostly_through_the_shared_init(tmp_path):
-    """The CPU model organism (docs/research/tiny-organism.md): Level-A criteria 1, 2, 4 hold; 3 does not."""
+    """Rung A1 of the organism (organism_a1.yaml; research doc, section 6): criteria 1, 2, 4 hold; 3 does not."""
     from sublim.diagnostics.criteria import level_a
 
-    study = run_study(load_config(CONFIGS / "organism.yaml"), tmp_path)
+    study = run_study(load_config(CONFIGS / "organism_a1.yaml"), tmp_path)
     checks = level_a(study, split="eval")["checks"]
     for name in ("seeds", "above_base", "above_control", "ratio_to_base", "leak_clean"):
         assert checks[name]["passed"], (name, checks[name]["value"])

@@ -1,7 +1,7 @@
 """What a study will do, before it does it: the stages, and how much sampling and training they need.
 
 Example:
-    >>> # print(describe_plan(load_config("configs/demo.yaml"), Path("runs")))
+    >>> # print(describe_plan(load_config("configs/organism.yaml"), Path("runs")))
 """
 
 from __future__ import annotations

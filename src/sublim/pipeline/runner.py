@@ -7,7 +7,7 @@ its inputs' keys, so a rerun skips finished work, a changed setting recomputes o
 it, and a killed run resumes where it stopped (generation even mid-file).
 
 Example:
-    >>> # run_study(load_config("configs/demo.yaml"), Path("runs"))
+    >>> # run_study(load_config("configs/organism.yaml"), Path("runs"))
 """
 
 from __future__ import annotations
