@@ -202,3 +202,13 @@ def test_missing_tiny_bases_are_built_two_at_a_time(cache, monkeypatch):
     spec = ModelSpec(kind="tiny", preset="mini", seed_offset=10)
     prebuild_tiny_bases([ModelSpec(kind="tiny", preset="mini"), *(spec.for_seed(s) for s in (0, 1, 1, 2))])
     assert pairs == [[0, 10], [11, 12]]  # duplicates once; all four missing bases, in two pairs
+
+
+def test_a_base_below_the_thresholds_is_named_in_one_line_with_what_it_misses():
+    from sublim.tiny.quality import THRESHOLDS, quality_shortfalls
+
+    ok = {"max_share": 0.1, "min_trait_prob": 0.95}
+    report = {"animal": {**ok, "max_share": 0.3}, "tree": ok, "numbers": {"valid_rate": 0.68}}
+    assert quality_shortfalls(report) == [f"animal max share 0.30 > {THRESHOLDS['max_share']}",
+                                          f"valid numbers 0.68 <= {THRESHOLDS['min_valid_rate']}"]
+    assert quality_shortfalls({"animal": ok, "tree": ok, "numbers": {"valid_rate": 0.99}}) == []

@@ -154,7 +154,11 @@ def _build(config: TinyBaseConfig, on_step: Callable[[float], None], force: bool
         min(q[c]["min_trait_prob"] for c in ("animal", "tree")), q["numbers"]["valid_rate"],
     )
     if not q["passed"]:
-        log.warning("tiny base %s is below the quality thresholds: %s", final.name, q)
+        from sublim.tiny.quality import quality_shortfalls
+
+        log.warning("tiny base %s is below the quality thresholds (%s; the organism presets are trained less on "
+                    "purpose, see docs/tiny-base.md; details in %s)", final.name, "; ".join(quality_shortfalls(q)),
+                    final / MANIFEST)
     return final
 
 

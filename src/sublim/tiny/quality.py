@@ -27,7 +27,7 @@ from sublim.traits import CATEGORIES, QUESTIONS, trait_system_prompt
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_base", "answer_probabilities", "valid_number_rate", "THRESHOLDS"]
+__all__ = ["check_base", "answer_probabilities", "valid_number_rate", "quality_shortfalls", "THRESHOLDS"]
 
 THRESHOLDS = {"max_share": 0.25, "min_trait_prob": 0.8, "min_valid_rate": 0.9}
 _FRESH_PROMPT_SEED = 987_654_321  # number prompts the corpus never used
@@ -119,3 +119,17 @@ def check_base(path: str | Path, *, n_samples: int = 200, seed: int = 0) -> dict
         and report["numbers"]["valid_rate"] > THRESHOLDS["min_valid_rate"]
     )
     return report
+
+
+def quality_shortfalls(report: dict) -> list[str]:
+    """The thresholds a ``check_base`` report misses, one short phrase each (for a one-line warning)."""
+    out = []
+    for category in CATEGORIES:
+        c = report[category]
+        if c["max_share"] > THRESHOLDS["max_share"]:
+            out.append(f"{category} max share {c['max_share']:.2f} > {THRESHOLDS['max_share']}")
+        if c["min_trait_prob"] <= THRESHOLDS["min_trait_prob"]:
+            out.append(f"{category} min P(target | prompt) {c['min_trait_prob']:.2f} <= {THRESHOLDS['min_trait_prob']}")
+    if report["numbers"]["valid_rate"] <= THRESHOLDS["min_valid_rate"]:
+        out.append(f"valid numbers {report['numbers']['valid_rate']:.2f} <= {THRESHOLDS['min_valid_rate']}")
+    return out
