@@ -25,8 +25,8 @@ app = typer.Typer(
         "Reproduce, measure and audit subliminal learning: a teacher with a trait writes number "
         "sequences, a student fine-tuned on them picks the trait up.\n\n"
         "Start with `sublim demo`: the CPU model organism (configs/organism.yaml), where a trait hidden in "
-        "number data reaches a same-init student and not different-init ones (~6 min; ~12 min more the "
-        "first time, to build its tiny bases)."
+        "number data reaches a same-init student and not different-init ones (~6 min; 12-19 min more the "
+        "first time, to build its six tiny bases)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -147,7 +147,7 @@ def demo_cmd(
 ) -> None:
     """Run the default study, the CPU model organism (configs/organism.yaml), on the embedded tiny model.
 
-    The first run builds its six tiny bases (two at a time, about 12 minutes); later runs take about 6.
+    The first run builds its six tiny bases (two at a time, 12-19 minutes); later runs take about 6.
     The paper's own recipe at this scale (which transmits nothing) is `sublim run configs/paper_tiny.yaml`.
     """
     _setup(cache_dir, verbose)
