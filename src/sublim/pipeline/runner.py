@@ -304,7 +304,7 @@ class StudyRunner:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
-        others = [cfg.bases.spec("other", s if cfg.bases.other.seed_offset is not None else None) for s in cfg.seeds]
+        others = [cfg.bases.other.for_seed(s) for s in cfg.seeds]  # one spec, or one per seed (seed_offset)
         prebuild_tiny_bases([cfg.bases.same, *others] if needs_other_base(cfg) else [cfg.bases.same])
         workers = min(cfg.workers, len(cfg.seeds))
         if workers <= 1:
