@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from sublim.pipeline.artifacts import read_json
 from sublim.stats import mean_ci, paired_test
 
@@ -56,29 +54,27 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
     est = {c: mean_ci(list(x.values())).to_dict() for c, x in v.items() if x}
     checks: dict[str, dict] = {}
     checks["seeds"] = {"value": len(v["treatment"]), "passed": len(v["treatment"]) >= min_seeds}
+    paired = sorted(set(v["treatment"]) & set(v["control"]))
+    same_init = paired_test([v["treatment"][s] for s in paired], [v["control"][s] for s in paired]).to_dict() if paired else None
     if v["treatment"] and v["base"] and v["control"]:
         t, b, c = est["treatment"], est["base"], est["control"]
         checks["above_base"] = {"value": t["low"] - b["high"], "passed": t["low"] > b["high"]}
         checks["above_control"] = {"value": t["low"] - c["high"], "passed": t["low"] > c["high"]}
         ratio = t["mean"] / b["mean"] if b["mean"] > 0 else float("inf")
         checks["ratio_to_base"] = {"value": ratio, "passed": ratio >= min_ratio}
-        common = sorted(set(v["treatment"]) & set(v["control"]))
-        if len(common) >= 2:
-            checks["treatment_vs_control"] = {"value": paired_test([v["treatment"][s] for s in common],
-                                                                   [v["control"][s] for s in common]).to_dict(),
-                                              "passed": True, "informational": True}
+        if len(paired) >= 2:
+            checks["treatment_vs_control"] = {"value": same_init, "passed": True, "informational": True}
     common = sorted(set(v["cross_base"]) & set(v["cross_control"]))
     if len(common) >= 2:
         test = paired_test([v["cross_base"][s] for s in common], [v["cross_control"][s] for s in common]).to_dict()
         one_sided = test["p_value"] / 2 if test["difference"] > 0 else 1 - test["p_value"] / 2
         checks["cross_init_null"] = {"value": {**test, "p_one_sided_rise": one_sided}, "passed": one_sided >= alpha}
-        same = sorted(set(v["treatment"]) & set(v["control"]))
-        if ((config.get("bases") or {}).get("other") or {}).get("seed_offset") is not None and same:
+        if ((config.get("bases") or {}).get("other") or {}).get("seed_offset") is not None and same_init:
             # criterion 3' (amendment 15): with a base per seed the spread between bases widens the CI,
             # so a null is only informative if the CI also rules out half of the same-init effect
-            same_diff = float(np.mean([v["treatment"][s] - v["control"][s] for s in same]))
-            checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": same_diff / 2},
-                                               "passed": test["high"] < same_diff / 2}
+            half = same_init["difference"] / 2
+            checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": half},
+                                               "passed": test["high"] < half}
     leaks = []
     for arm in ("treatment", "control"):
         for seed in seeds:
