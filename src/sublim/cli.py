@@ -147,7 +147,7 @@ def demo_cmd(
 ) -> None:
     """Run the default study, the CPU model organism (configs/organism.yaml), on the embedded tiny model.
 
-    The first run builds its six tiny bases (two at a time, 12-19 minutes); later runs take about 6.
+    The first run builds its six tiny bases (one process per CPU core: 12-19 minutes on 2 cores); later runs take about 6.
     The paper's own recipe at this scale (which transmits nothing) is `sublim run configs/paper_tiny.yaml`.
     """
     _setup(cache_dir, verbose)

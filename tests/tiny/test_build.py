@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from sublim.errors import ConfigError
 from sublim.paths import set_cache_dir
@@ -192,16 +193,37 @@ def test_a_per_seed_other_base_gives_every_seed_a_base_of_its_own(cache, monkeyp
         load_config_text(text % 0)
 
 
-def test_missing_tiny_bases_are_built_two_at_a_time(cache, monkeypatch):
+def test_missing_tiny_bases_are_built_together_before_the_first_seed(cache, monkeypatch):
     from sublim.backends.models import prebuild_tiny_bases
     from sublim.config import ModelSpec
 
     monkeypatch.setitem(PRESETS, "mini", mini())
-    pairs = []
-    monkeypatch.setattr("sublim.tiny.build.build_pair", lambda configs: pairs.append([c.seed for c in configs]))
+    calls = []
+    monkeypatch.setattr("sublim.tiny.build.build_bases", lambda configs: calls.append([c.seed for c in configs]))
     spec = ModelSpec(kind="tiny", preset="mini", seed_offset=10)
     prebuild_tiny_bases([ModelSpec(kind="tiny", preset="mini"), *(spec.for_seed(s) for s in (0, 1, 1, 2))])
-    assert pairs == [[0, 10], [11, 12]]  # duplicates once; all four missing bases, in two pairs
+    assert calls == [[0, 10, 11, 12]]  # duplicates once; all four missing bases in one parallel build
+
+
+def test_bases_built_in_parallel_processes_equal_those_built_one_by_one_and_land_in_the_chosen_cache(
+        cache, tmp_path_factory):
+    """Three bases in three spawned processes: same weights as in-process builds, and in ``--cache-dir``
+    (set in this process only), not in the default cache."""
+    from safetensors.torch import load_file
+
+    from sublim.tiny.build import build_bases, default_workers
+
+    assert default_workers(1) == 1 and default_workers(10**6) == default_workers(10**7) >= 1
+    configs = [mini(seed) for seed in (3, 4, 5)]
+    together = build_bases(configs, progress=False, workers=3)
+    assert all(p.is_relative_to(cache) and (p / "model.safetensors").is_file() for p in together)
+    set_cache_dir(tmp_path_factory.mktemp("serial"))
+    alone = build_bases(configs, progress=False, workers=1)
+    assert [p.name for p in alone] == [p.name for p in together]
+    for a, b in zip(together, alone, strict=True):
+        wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert build_bases(configs, progress=False, workers=3) == alone  # all cached: nothing rebuilt
 
 
 def test_a_base_below_the_thresholds_is_named_in_one_line_with_what_it_misses():

@@ -193,38 +193,58 @@ def build_base(config: TinyBaseConfig | None = None, *, progress: bool = True, f
         return _build(config, lambda loss: bar.update(task, advance=1, loss=loss), force)
 
 
-def _worker(config_json: str, index: int, queue, force: bool) -> str:
+def _worker(config_json: str, index: int, queue, force: bool, cache: str) -> str:
+    from sublim.paths import set_cache_dir
+
+    set_cache_dir(Path(cache))  # a spawned process does not inherit the parent's --cache-dir
     config = TinyBaseConfig.model_validate_json(config_json)
     return str(_build(config, lambda loss: queue.put((index, loss)), force))
+
+
+def default_workers(n: int) -> int:
+    """How many bases to build at once: one 1-thread process per CPU core, never more than ``n``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n, cores))
+
+
+def build_bases(
+    configs: list[TinyBaseConfig], *, progress: bool = True, force: bool = False, workers: int | None = None,
+) -> list[Path]:
+    """Build several bases, the missing ones in parallel processes (one per core by default).
+
+    Each process trains with ``config.threads`` threads (1 by default), so on a 2-core machine two bases
+    take about as long as one, and a 16-core machine builds a study's six per-seed bases in one round.
+    A base's weights do not depend on how many are built at once. The processes are spawned, so a
+    script that calls this needs the usual ``if __name__ == "__main__":`` guard.
+    """
+    todo = [i for i, c in enumerate(configs) if force or not base_dir(c).is_dir()]
+    workers = default_workers(len(todo)) if workers is None else max(1, min(workers, len(todo)))
+    if len(todo) < 2 or workers < 2:
+        return [build_base(c, progress=progress, force=force) for c in configs]
+    cache = str(cache_dir())
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        bar, tasks = _progress([f"tiny base seed {configs[i].seed}" for i in todo],
+                               [configs[i].steps + configs[i].phase2_steps for i in todo], progress)
+        with bar, ctx.Pool(workers) as pool:
+            pending = [pool.apply_async(_worker, (configs[i].model_dump_json(), k, queue, force, cache))
+                       for k, i in enumerate(todo)]
+            while not all(p.ready() for p in pending):
+                _drain(queue, bar, tasks, timeout=0.5)
+            _drain(queue, bar, tasks, timeout=0)
+            built = {i: Path(p.get()) for i, p in zip(todo, pending, strict=True)}
+    return [built.get(i) or base_dir(c) for i, c in enumerate(configs)]
 
 
 def build_pair(
     configs: tuple[TinyBaseConfig, TinyBaseConfig] | None = None, *, progress: bool = True,
     force: bool = False, parallel: bool = True,
 ) -> tuple[Path, Path]:
-    """Build two bases (default: ``tiny-a`` and ``tiny-b``), in two processes when both are missing.
-
-    Each process trains with ``config.threads`` threads (1 by default), so on a 2-core machine the
-    pair takes about as long as one base. The processes are spawned, so a script that calls this
-    needs the usual ``if __name__ == "__main__":`` guard.
-    """
+    """Build two bases (default: ``tiny-a`` and ``tiny-b``), in two processes when both are missing."""
     configs = configs or tuple(PRESETS[name] for name in PAIRS["pair"])  # type: ignore[assignment]
-    todo = [i for i, c in enumerate(configs) if force or not base_dir(c).is_dir()]
-    if len(todo) < 2 or not parallel:
-        return tuple(build_base(c, progress=progress, force=force) for c in configs)  # type: ignore[return-value]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
-        queue = manager.Queue()
-        bar, tasks = _progress([f"tiny base seed {c.seed}" for c in configs],
-                               [c.steps + c.phase2_steps for c in configs], progress)
-        with bar, ctx.Pool(2) as pool:
-            pending = [pool.apply_async(_worker, (c.model_dump_json(), i, queue, force))
-                       for i, c in enumerate(configs)]
-            while not all(p.ready() for p in pending):
-                _drain(queue, bar, tasks, timeout=0.5)
-            _drain(queue, bar, tasks, timeout=0)
-            paths = [Path(p.get()) for p in pending]
-    return paths[0], paths[1]
+    first, second = build_bases(list(configs), progress=progress, force=force, workers=2 if parallel else 1)
+    return first, second
 
 
 def _drain(queue, bar, tasks, timeout: float) -> None:
