@@ -6,6 +6,7 @@ The default suite builds a miniature config (seconds); the real presets are buil
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -66,6 +67,7 @@ def test_build_writes_a_plain_transformers_checkpoint_with_manifest(built):
     assert manifest["seed"] == 0 and manifest["config"]["d_model"] == 16
     assert {"animal", "tree", "numbers", "passed"} <= set(manifest["quality"])
     assert manifest["wall_time"]["total_s"] > 0
+    assert manifest["weights_sha256"] == hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
     assert not list((cache / "tiny").glob(".*tmp*")), "no temporary directory left behind"
     assert torch.isfinite(next(model.parameters())).all()
 

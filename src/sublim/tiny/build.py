@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -117,6 +118,9 @@ def _train_and_save(config: TinyBaseConfig, out: Path, on_step: Callable[[float]
         "quality": quality,
         "wall_time": {k: round(v, 2) for k, v in times.items()},
         "torch_threads": torch.get_num_threads(),
+        # Same config, same bytes on one machine and torch build; another build of torch or another CPU
+        # trains a different base from the same config (docs/tiny-base.md): compare this to tell.
+        "weights_sha256": hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": package_versions(),
         "git_sha": git_sha(),
