@@ -88,8 +88,8 @@ def test_a_lora_student_of_layer_zero_takes_the_trait_without_mirroring_the_teac
     """organism_lora_layer0.yaml (research doc, section 8, L6): Level B's bar with a non-mirroring student.
 
     The teacher's trait is a bias vector after layer 0; the student is a rank-4 LoRA adapter on layer 0's
-    projections, which has no bias to copy. Measured (seeds 40-44): 0.278 [0.245, 0.310] vs base 0.096
-    (2.9x), different-init -0.003 (no rise), leak-clean.
+    projections, which has no bias to copy. Measured (seeds 105-109, a different-init base per seed):
+    0.239 [0.205, 0.273] vs base 0.096 (2.5x), different-init +0.005 (criterion 3'), leak-clean.
     """
     from sublim.diagnostics.criteria import level_a
 
