@@ -4,7 +4,8 @@ A stage writes into its own directory. When it finishes, :func:`finish_stage` wr
 ``manifest.json`` (key, config hash, seed, package versions, git SHA, wall time, counts) and then an
 empty ``DONE`` file. A stage whose ``DONE`` exists and whose manifest key equals the key we would
 compute now is skipped; any other content is stale and recomputed. Nothing is ever half-trusted:
-``DONE`` is written last, atomically.
+``DONE`` is written last, atomically. A stage records its key in ``KEY`` as it starts, so a killed
+stage resumes its partial output only under the same key (:func:`clear_if_stale`).
 
 Example:
     >>> import tempfile, pathlib
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -84,6 +86,30 @@ def is_done(stage_dir: Path, key: str) -> bool:
     return manifest.get("key") == key
 
 
+KEY_FILE = "KEY"
+
+
+def clear_if_stale(stage_dir: Path, key: str) -> None:
+    """Empty ``stage_dir`` unless what it holds was written under ``key``.
+
+    A stage resumes its own partial output (generation mid-file, a training checkpoint, a hosted job's
+    id), so partial output must never outlive a change of key: a directory copied from another run, or
+    a rerun with another teacher, would otherwise resume rows that another configuration wrote. The
+    owner is the ``KEY`` file written on entry (or, for stages finished before it existed, the
+    manifest's key); content with no owner is treated as stale.
+    """
+    marker = stage_dir / KEY_FILE
+    owner = marker.read_text().strip() if marker.is_file() else read_manifest(stage_dir).get("key")
+    if owner == key:
+        return
+    stale = list(stage_dir.iterdir())
+    if stale:
+        log.info("%s: removing %d item(s) written under another key (%s) before recomputing",
+                 stage_dir, len(stale), owner or "unknown")
+    for child in stale:
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
 def read_manifest(stage_dir: Path) -> dict:
     """Read a stage's manifest (empty dict if absent)."""
     try:
@@ -136,6 +162,8 @@ class StageRun:
     def __enter__(self) -> StageRun:
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         (self.stage_dir / "DONE").unlink(missing_ok=True)
+        clear_if_stale(self.stage_dir, self.key)
+        (self.stage_dir / KEY_FILE).write_text(self.key)
         if self.config is not None:
             write_text(self.stage_dir / "config.yaml", dump_yaml(self.config))
         self._t0 = time.perf_counter()
