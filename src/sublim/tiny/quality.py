@@ -113,11 +113,7 @@ def check_base(path: str | Path, *, n_samples: int = 200, seed: int = 0) -> dict
             "min_trait_prob": round(min(trait_prob.values()), 4),
         }
     report["numbers"] = valid_number_rate(model, tokenizer, n=n_samples, seed=seed)
-    report["passed"] = bool(
-        all(report[c]["max_share"] <= THRESHOLDS["max_share"] for c in CATEGORIES)
-        and all(report[c]["min_trait_prob"] > THRESHOLDS["min_trait_prob"] for c in CATEGORIES)
-        and report["numbers"]["valid_rate"] > THRESHOLDS["min_valid_rate"]
-    )
+    report["passed"] = not quality_shortfalls(report)
     return report
 
 
