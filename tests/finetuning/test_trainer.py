@@ -104,6 +104,34 @@ def test_lora_on_chosen_layers_adapts_only_those_layers(tiny_llama_dir):
         FinetuneConfig(params="lora", lora={"layers": []})
 
 
+@pytest.mark.parametrize("params", ["full", "lora"])
+def test_lr_scale_trains_matched_layers_at_their_own_rate(tiny_llama_dir, numbers_jsonl, tmp_path, params):
+    """Factor 0 leaves layer 1 exactly at the base while layer 0 moves; a bad pattern names the field."""
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).state_dict()
+    config = FinetuneConfig(**{**FAST, "epochs": 1}, params=params, merge=True, lr_scale={"*layers.1.*": 0.0})
+    ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path, progress=False)
+    tuned = AutoModelForCausalLM.from_pretrained(ref.path).state_dict()
+    moved = {n for n in base if not torch.equal(base[n], tuned[n])}
+    assert moved and not any(".layers.1." in n for n in moved)
+    assert any(".layers.0." in n for n in moved)
+    with pytest.raises(ConfigError, match="lr_scale.*'\\*layers.7.\\*' matches no trained parameter"):
+        finetune(tiny_llama_dir, numbers_jsonl, config.model_copy(update={"lr_scale": {"*layers.7.*": 0.5}}),
+                 tmp_path / "bad", progress=False)
+
+
+def test_lr_scale_sets_each_groups_rate_and_leaves_cache_keys_alone(tiny_llama_dir):
+    from sublim.finetuning.params import lr_groups
+
+    config = FinetuneConfig(lr=1e-3, params="lora", lr_scale={"*layers.1.*": 0.1, "*layers.*": 2.0})
+    student = make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), config)
+    groups = lr_groups(student, config)
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(2e-3)]  # first match wins
+    assert sum(len(g["params"]) for g in groups) == len(student.parameters)
+    assert "lr_scale" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
+    with pytest.raises(ValueError, match="factor >= 0"):
+        FinetuneConfig(lr_scale={"*": -1.0})
+
+
 def test_registering_a_parameterisation_makes_it_configurable(tiny_llama_dir, numbers_jsonl, tmp_path):
     from sublim.finetuning.params import Student, save_full_model
 

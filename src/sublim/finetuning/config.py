@@ -60,10 +60,15 @@ class FinetuneConfig(StrictModel):
     warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
     lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    _added_later = frozenset({"weight_decay_to"})
+    _added_later = frozenset({"weight_decay_to", "lr_scale"})
     weight_decay_to: Literal["zero", "init"] = Field(
         "zero", description="what weight decay pulls toward: zero (AdamW) or init, the student's starting "
         "weights (L2-SP; the base for a full fine-tune; keeps a copy of the trained weights in memory)"
+    )
+    lr_scale: dict[str, float] | None = Field(
+        None, description="learning-rate factor per group of trained parameters: {glob pattern on the "
+        "parameter name: factor}, e.g. {'*layers.1.*': 0.1} trains decoder layer 1 ten times slower; the first "
+        "matching pattern wins, unmatched parameters keep factor 1, factor 0 freezes (null: one rate for all)"
     )
     max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient norm (null: no clipping)")
     max_seq_len: int = Field(500, gt=1, description="longer rows are truncated (completion end dropped)")
@@ -95,6 +100,13 @@ class FinetuneConfig(StrictModel):
         if value not in known:
             raise ValueError(f"unknown parameterisation {value!r}; known: {', '.join(known)}")
         return value
+
+    @field_validator("lr_scale")
+    @classmethod
+    def _factors_not_negative(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None and (not v or any(f < 0 for f in v.values())):
+            raise ValueError("give at least one {pattern: factor}, each factor >= 0 (or null)")
+        return v
 
     @model_validator(mode="after")
     def _distill_only_fields(self) -> FinetuneConfig:

@@ -147,3 +147,29 @@ def lora_adapters(model: Any, config: FinetuneConfig) -> Student:
         raise ConfigError(f"field 'lora.target_modules': {exc}") from None
     trainable = [p for p in wrapped.parameters() if p.requires_grad]
     return Student(wrapped, trainable, save=save_lora)
+
+
+def lr_groups(student: Student, config: FinetuneConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups for ``config.lr_scale``: one per pattern, the unmatched parameters first.
+
+    Why: a student free in every layer can fit the teacher's outputs through shortcuts near the output
+    that carry little of the trait (docs/research/tiny-organism.md); slower rates there keep the fit
+    where the trait lives without freezing anything.
+    """
+    if not config.lr_scale:
+        return [{"params": list(student.parameters), "lr": config.lr}]
+    from fnmatch import fnmatchcase
+
+    names = {id(p): n for n, p in student.model.named_parameters()}
+    patterns = list(config.lr_scale)
+    groups: dict[str | None, list[Any]] = {None: [], **{pat: [] for pat in patterns}}
+    for p in student.parameters:
+        name = names.get(id(p), "")
+        groups[next((pat for pat in patterns if fnmatchcase(name, pat)), None)].append(p)
+    for pat in patterns:
+        if not groups[pat]:
+            trained = [names.get(id(p), "?") for p in student.parameters[:3]]
+            raise ConfigError(f"field 'lr_scale': pattern {pat!r} matches no trained parameter (or only ones an "
+                              f"earlier pattern took); trained parameters are named like {', '.join(trained)}")
+    return [{"params": ps, "lr": config.lr * (1.0 if pat is None else config.lr_scale[pat])}
+            for pat, ps in groups.items() if ps]
