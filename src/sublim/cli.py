@@ -352,6 +352,10 @@ def decomposition_table(summary: dict[str, dict]) -> Table:
             cells = [f"{r[part][t]:+.3f}" for t in targets]
             cells = [f"[bold]{c}[/bold]" if t == r["target"] else c for c, t in zip(cells, targets, strict=True)]
             table.add_row(r["target"] if i == 0 else "", f"{r['c']:.2f}" if i == 0 else "", part, *cells)
+    moved = [f"{r['target']}: " + ", ".join(f"{g} {v:.3g}" for g, v in r["movement"].items())
+             for r in summary.values() if "movement" in r]
+    if moved:
+        table.caption = "how far each student moved, ‖Δθ‖ by layer — " + "; ".join(moved)
     return table
 
 

@@ -241,6 +241,8 @@ def test_a_student_that_took_part_of_its_teacher_splits_into_that_part_and_the_r
     r = split_update(student, tiny_llama_dir, teacher, tiny_llama_dir, category="animal")
     assert r["c"] == pytest.approx(0.3, abs=1e-5) and r["teacher_share_reachable"] == pytest.approx(1.0)
     assert r["cos"] == pytest.approx(0.3 * delta.norm() / (0.3 * delta + u).norm(), abs=1e-5)
+    assert r["movement"]["layer 0"] == pytest.approx(float((0.3 * delta + u).norm()), rel=1e-5)
+    assert r["movement"]["layer 1"] == 0.0 and r["movement"]["other"] == 0.0  # it moved in layer 0 only
     alone = {name: split_update(m, tiny_llama_dir, teacher, tiny_llama_dir, category="animal")["student"]
              for name, m in (("along", along_only), ("orthogonal", orth_only))}
     for part in ("along", "orthogonal"):

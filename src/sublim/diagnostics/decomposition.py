@@ -10,6 +10,7 @@ With ``d = θ_student − θ_reference`` (the reference is the no-trait student,
 teacher's change ``Δ = θ_teacher − θ_base`` restricted to the coordinates the student has:
 
 * ``c = ⟨d, Δ⟩ / ‖Δ‖²`` — how much of the teacher's change the student took;
+* ``movement`` — ‖d‖ per decoder layer (:func:`layer_norms`): where the student moved at all;
 * **along**: ``θ_reference + c·Δ``; **orthogonal**: ``θ_student − c·Δ`` (the student without it).
 
 Each model is evaluated with exact P(option) on one question split; values are reported minus the
@@ -66,6 +67,19 @@ def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, flo
     return dot / nt2, dot / max(nd * nt2 ** 0.5, 1e-30), (nt2 ** 0.5) / max(full, 1e-30)
 
 
+def layer_norms(d: dict[str, Any]) -> dict[str, float]:
+    """Frobenius norm of a weight change per decoder layer (``layer N``) and for the rest (``other``:
+    embeddings, final norm). Says where a student free in every layer actually moved."""
+    import re
+
+    sq: dict[str, float] = {}
+    for name, t in d.items():
+        m = re.search(r"layers\.(\d+)\.", name)
+        group = f"layer {m.group(1)}" if m else "other"
+        sq[group] = sq.get(group, 0.0) + float(t.pow(2).sum())
+    return {g: v ** 0.5 for g, v in sorted(sq.items(), key=lambda kv: (kv[0] == "other", len(kv[0]), kv[0]))}
+
+
 def split_update(student: dict | str | Path, reference: Any, teacher: Any, base: Any, *, category: str,
                  split: str = "eval") -> dict:
     """Decompose one student's change and evaluate each part (exact P(option) minus the reference's).
@@ -103,7 +117,8 @@ def split_update(student: dict | str | Path, reference: Any, teacher: Any, base:
         return {o: sum(r[o] for r in rows) / len(rows) for o in options}
 
     ref_p = read(theta_ref)
-    out: dict = {"c": c, "cos": cos, "teacher_share_reachable": share, "reference": ref_p}
+    out: dict = {"c": c, "cos": cos, "teacher_share_reachable": share, "reference": ref_p,
+                 "movement": layer_norms(d)}
     for part, values in zip(PARTS, (theta, along, orth), strict=True):
         p = read(values)
         out[part] = {o: p[o] - ref_p[o] for o in options}

@@ -143,7 +143,7 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
 
 
 def summarise_decomposition(per_seed: dict[str, dict]) -> dict[str, dict]:
-    """Per arm: seed means of c, cos and each part's ΔP(option)."""
+    """Per arm: seed means of c, cos, each part's ΔP(option) and ‖Δθ‖ per layer."""
     arms: dict[str, list[dict]] = {}
     for entry in per_seed.values():
         for arm, r in entry.get("decomposition", {}).items():
@@ -155,6 +155,8 @@ def summarise_decomposition(per_seed: dict[str, dict]) -> dict[str, dict]:
                     "cos": _mean([r["cos"] for r in rs])}
         for part in PARTS:
             out[arm][part] = {o: _mean([r[part][o] for r in rs]) for o in rs[0][part]}
+        if all("movement" in r for r in rs):  # diagnostics.json written before the field existed lack it
+            out[arm]["movement"] = {g: _mean([r["movement"][g] for r in rs]) for g in rs[0]["movement"]}
     return out
 
 
