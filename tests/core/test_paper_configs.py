@@ -60,3 +60,15 @@ def test_cross_model_configs_train_the_other_base_on_the_teachers_data(name, tea
     c = load_config(ROOT / "paper" / f"{name}.yaml")
     assert (c.bases.same.kind, c.bases.other.kind) == (teacher, student)
     assert set(c.conditions) == {"base", "cross_base", "cross_control"}
+
+
+def test_the_slow_layer_one_student_is_organism_lora_with_one_change():
+    """L14b is a one-change rung: the all-layer LoRA student, decoder layer 1 at a tenth of the rate
+    (plus the per-seed different-init bases and fresh seeds every Level-B config now uses)."""
+    lora, slow = (load_config(ROOT / f"{n}.yaml") for n in ("organism_lora", "organism_lora_slow_layer1"))
+    assert slow.student.lr_scale == {"*layers.1.*": 0.1} and lora.student.lr_scale is None
+    assert slow.student.model_copy(update={"lr_scale": None}) == lora.student
+    assert slow.teacher == lora.teacher and slow.generation == lora.generation and slow.filter == lora.filter
+    assert slow.bases.other.seed_offset == 1000 and slow.bases.same == lora.bases.same
+    assert set(slow.seeds).isdisjoint(range(100, 135))  # fresh: 100-101 screened it, 130-134 its first result
+

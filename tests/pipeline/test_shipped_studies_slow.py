@@ -98,6 +98,21 @@ def test_a_lora_student_of_layer_zero_takes_the_trait_without_mirroring_the_teac
     assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
 
 
+@pytest.mark.timeout(3600)  # ten fresh different-init bases to build on a cold cache (~19 min on 2 cores)
+def test_a_lora_student_of_every_layer_takes_the_trait_when_layer_one_trains_slowly(tmp_path):
+    """organism_lora_slow_layer1.yaml (research doc, sections 12-13, L14b): LoRA on both layers, layer 1 at 0.1x.
+
+    Measured (seeds 140-149, a base per seed): 0.245 [0.221, 0.269] vs base 0.096 (2.55x), different-init
+    +0.018 [-0.006, +0.042] (criterion 3'), leak-clean. On its first seed set (130-134) criterion 3' failed
+    on precision; this checks the shipped seed set.
+    """
+    from sublim.diagnostics.criteria import level_a
+
+    study = run_study(load_config(CONFIGS / "organism_lora_slow_layer1.yaml"), tmp_path)
+    verdict = level_a(study, split="eval")
+    assert verdict["passed"], {k: c["value"] for k, c in verdict["checks"].items() if not c["passed"]}
+
+
 def test_the_layer_one_organism_gives_each_teacher_its_own_animal(tmp_path):
     """organism_layer1.yaml (research doc, section 9, M2): criteria 2, 4 and 5 hold, 3 does not.
 
