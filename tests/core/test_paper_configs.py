@@ -71,4 +71,3 @@ def test_the_slow_layer_one_student_is_organism_lora_with_one_change():
     assert slow.teacher == lora.teacher and slow.generation == lora.generation and slow.filter == lora.filter
     assert slow.bases.other.seed_offset == 1000 and slow.bases.same == lora.bases.same
     assert set(slow.seeds).isdisjoint(range(100, 135))  # fresh: 100-101 screened it, 130-134 its first result
-
