@@ -2,7 +2,8 @@
 # One pass over sublim's CUDA paths on a GPU machine, in a few minutes:
 #   1. the gpu-marked tests (CUDA sampler and trainer agree with the CPU; bf16 LoRA; number-vocabulary
 #      distillation into a steering vector);
-#   2. benchmarks/gpu_throughput.py (sampling and training tokens/s against `sublim estimate`'s table);
+#   2. benchmarks/gpu_throughput.py (sampling and training tokens/s against `sublim estimate`'s table,
+#      then sampling alone at batches 64-1024: what generation.sampler_batch_size buys);
 #   3. the default suite's trainer and sampler tests with CUDA visible (on CUDA, dtype auto keeps the
 #      checkpoint's precision);
 #   4. a study on CUDA from an EMPTY cache, timed (default: the demo, configs/organism.yaml, whose six
@@ -28,7 +29,8 @@ skip 1 ||
 timeout 150 python3 -m pytest -m gpu tests/gpu tests/backends/test_vllm.py -q -p no:cacheprovider -rs 2>&1 | tail -15
 
 echo "== 2. throughput"
-skip 2 || timeout 150 python3 benchmarks/gpu_throughput.py 2>&1 | grep -v -i warn
+skip 2 || { timeout 150 python3 benchmarks/gpu_throughput.py 2>&1 | grep -v -i warn
+  timeout 90 python3 benchmarks/gpu_throughput.py --shapes smollm2-135m --sample-batches 64,256,1024 --dtype float32 2>&1 | grep -v -i warn; }
 
 echo "== 3. default trainer/sampler tests with CUDA visible"
 skip 3 || timeout 120 python3 -m pytest tests/finetuning tests/backends/test_hf.py -q -p no:cacheprovider 2>&1 | tail -15

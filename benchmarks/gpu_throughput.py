@@ -10,7 +10,11 @@ shapes (no download: weights are drawn on the GPU, so only the shapes are real):
 
 and prints tokens/s next to the table's prediction (ratio measured / assumed).
 
+and, with ``--sample-batches``, the sampling rate alone at several batch sizes (what
+``generation.sampler_batch_size`` buys on a GPU).
+
 Usage: python benchmarks/gpu_throughput.py [--shapes smollm2-135m,qwen2.5-0.5b,qwen2.5-7b]
+       python benchmarks/gpu_throughput.py --shapes smollm2-135m --sample-batches 64,256,1024
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ SHAPES = {
 }
 
 
-def build(shape: str) -> torch.nn.Module:
+def build(shape: str, dtype: torch.dtype = torch.bfloat16) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     family, hidden, layers, heads, kv, inter, vocab = SHAPES[shape]
@@ -40,7 +44,7 @@ def build(shape: str) -> torch.nn.Module:
                         max_position_embeddings=4096, tie_word_embeddings=shape != "qwen2.5-7b")
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = model_cls(config).to(torch.bfloat16)
+        model = model_cls(config).to(dtype)
     return model.eval()
 
 
@@ -90,8 +94,24 @@ def train_rate(model, *, lora: bool, batch: int = 16, seq: int = 128) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--sample-batches", default="", help="comma-separated batch sizes: time sampling "
+                        "alone at each (ratio against the first), instead of the table")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
+                        help="--sample-batches: weight precision (float32: what dtype auto keeps for a "
+                        "float32 checkpoint, e.g. the prepared SmolLM2)")
     args = parser.parse_args()
     print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}")
+    if args.sample_batches:
+        batches = [int(b) for b in args.sample_batches.split(",")]
+        print(f"{'shape':14} {'dtype':9} {'batch':>6} {'tokens/s':>10} {'ratio':>6}")
+        for shape in args.shapes.split(","):
+            model = build(shape, getattr(torch, args.dtype))
+            rates = [sample_rate(model, batch=b) for b in batches]
+            for b, rate in zip(batches, rates, strict=True):
+                print(f"{shape:14} {args.dtype:9} {b:6d} {rate:10.0f} {rate / rates[0]:6.2f}", flush=True)
+            del model
+            torch.cuda.empty_cache()
+        return
     print(f"{'shape':14} {'params':>7} {'work':12} {'tokens/s':>10} {'assumed':>9} {'ratio':>6}")
     for shape in args.shapes.split(","):
         model = build(shape)

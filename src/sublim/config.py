@@ -164,7 +164,12 @@ class GenerationConfig(StrictModel):
     n_prompts: int = Field(2000, gt=0, description="number prompts sampled from the teacher")
     prompts: NumberPromptConfig = NumberPromptConfig()
     sampling: SamplingParams = SamplingParams(temperature=1.0, max_new_tokens=48)
-    batch_size: int = Field(256, gt=0, description="runtime only: rows per generate call")
+    batch_size: int = Field(256, gt=0, description="rows per generate call, each call a resumable chunk with its "
+                            "own seed; left out of the stage's key, though a local sampler's rows depend on it")
+    _added_later = frozenset({"sampler_batch_size"})
+    sampler_batch_size: int | None = Field(
+        None, gt=0, description="local Hugging Face sampler: sequences per forward pass (null: 64, sized for a "
+        "CPU; on a GPU 512 or more). The rows depend on it, so it is part of the stage's key when set")
 
 
 class EvaluationConfig(StrictModel):

@@ -72,8 +72,12 @@ def tiny_label(spec: ModelSpec, path: Path | None = None) -> str:
     return f"tiny/{spec.preset}@{Path(path).name}"
 
 
-def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> ModelBackend:
+def open_backend(ref: ModelRef, spec: ModelSpec | None = None, *, sampler_batch_size: int | None = None,
+                 **kwargs) -> ModelBackend:
     """Open a backend serving ``ref`` (device/dtype from ``spec`` for local models).
+
+    ``sampler_batch_size`` sets the HF sampler's sequences per forward pass (null: its default, 64);
+    other backends batch their own way and ignore it.
 
     Local models sample with vLLM when it is installed and a GPU is visible (``SUBLIM_VLLM=0`` turns it
     off; the tiny models always use the HF backend); the backend is closed after each stage, so the GPU
@@ -89,5 +93,7 @@ def open_backend(ref: ModelRef, spec: ModelSpec | None = None, **kwargs) -> Mode
             kwargs.setdefault("dtype", spec.dtype)
         if ref.adapter:
             kwargs.setdefault("adapter", ref.adapter)
+        if sampler_batch_size is not None:
+            kwargs.setdefault("batch_size", sampler_batch_size)
         return get_backend(f"hf/{ref.path}", **kwargs)
     return get_backend(f"{ref.backend}/{ref.name}", **kwargs)

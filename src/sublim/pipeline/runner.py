@@ -105,7 +105,7 @@ class StudyRunner:
         g_key = stage_key(cfg.generation.model_copy(update={"batch_size": 0}), t_key, extra={"seed": seed})
 
         def gen_fn(d: Path) -> dict:
-            with open_backend(teacher.model, cfg.bases.same) as backend:
+            with open_backend(teacher.model, cfg.bases.same, sampler_batch_size=cfg.generation.sampler_batch_size) as backend:
                 counts = generate_samples(cfg.generation, teacher, backend, seed, d / "samples.jsonl")
             return {"counts": counts}
 
