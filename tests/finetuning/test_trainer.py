@@ -132,6 +132,27 @@ def test_lr_scale_sets_each_groups_rate_and_leaves_cache_keys_alone(tiny_llama_d
         FinetuneConfig(lr_scale={"*": -1.0})
 
 
+def test_galore_trains_every_weight_in_low_rank_steps(tiny_llama_dir, numbers_jsonl, tmp_path):
+    """A GaLore full fine-tune whose subspaces never refresh changes each projected matrix by rank <= r;
+    a plain full fine-tune on the same data changes it at full rank (the adapter's bias, no adapter)."""
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).state_dict()
+
+    def change_ranks(galore):
+        config = FinetuneConfig(**FAST, params="full", galore=galore)
+        ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path / str(galore is None), progress=False)
+        tuned = AutoModelForCausalLM.from_pretrained(ref.path).state_dict()
+        return {n: int(torch.linalg.matrix_rank(tuned[n] - base[n], rtol=1e-4)) for n in base
+                if n.endswith(("q_proj.weight", "down_proj.weight"))}, tuned
+
+    low, tuned = change_ranks({"rank": 2, "update_proj_gap": 10_000})
+    full, _ = change_ranks(None)
+    assert low and all(r <= 2 for r in low.values()) and all(r > 2 for r in full.values())
+    assert not torch.equal(tuned["model.embed_tokens.weight"], base["model.embed_tokens.weight"])  # plain AdamW
+    with pytest.raises(ValueError, match="galore projects the steps of a full fine-tune"):
+        FinetuneConfig(params="lora", galore={"rank": 4})
+    assert "galore" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
+
+
 def test_registering_a_parameterisation_makes_it_configurable(tiny_llama_dir, numbers_jsonl, tmp_path):
     from sublim.finetuning.params import Student, save_full_model
 

@@ -37,6 +37,21 @@ class LoraSettings(StrictModel):
         return v
 
 
+class GaloreSettings(StrictModel):
+    """GaLore (Zhao et al., 2024) for a full fine-tune: every weight trains, but each step of a targeted
+    matrix lies in a rank-r subspace of its gradient — a LoRA-like low-rank bias without adapters."""
+
+    rank: int = Field(4, gt=0, description="rank r of each step's subspace")
+    update_proj_gap: int = Field(200, gt=0, description="optimiser steps between refreshes of a matrix's "
+                                 "subspace (the top-r singular vectors of its current gradient)")
+    scale: float = Field(1.0, gt=0, description="factor on the projected update")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(QWEN_STYLE_TARGETS),
+        description="projected matrices (names ending in '<module>.weight'); other parameters train by plain "
+        "AdamW",
+    )
+
+
 class FinetuneConfig(StrictModel):
     """How a student is trained on a chat JSONL dataset.
 
@@ -60,7 +75,7 @@ class FinetuneConfig(StrictModel):
     warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
     lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    _added_later = frozenset({"weight_decay_to", "lr_scale"})
+    _added_later = frozenset({"weight_decay_to", "lr_scale", "galore"})
     weight_decay_to: Literal["zero", "init"] = Field(
         "zero", description="what weight decay pulls toward: zero (AdamW) or init, the student's starting "
         "weights (L2-SP; the base for a full fine-tune; keeps a copy of the trained weights in memory)"
@@ -69,6 +84,10 @@ class FinetuneConfig(StrictModel):
         None, description="learning-rate factor per group of trained parameters: {glob pattern on the "
         "parameter name: factor}, e.g. {'*layers.1.*': 0.1} trains decoder layer 1 ten times slower; the first "
         "matching pattern wins, unmatched parameters keep factor 1, factor 0 freezes (null: one rate for all)"
+    )
+    galore: GaloreSettings | None = Field(
+        None, description="params: full only: GaLore low-rank steps for the targeted matrices (needs "
+        "pip install 'sublim[galore]'; null: plain AdamW)"
     )
     max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient norm (null: no clipping)")
     max_seq_len: int = Field(500, gt=1, description="longer rows are truncated (completion end dropped)")
@@ -112,4 +131,7 @@ class FinetuneConfig(StrictModel):
     def _distill_only_fields(self) -> FinetuneConfig:
         if self.method != "distill" and self.teacher_system_prompt is not None:
             raise ValueError("teacher_system_prompt is only used with method: distill")
+        if self.galore is not None and self.params != "full":
+            raise ValueError(f"galore projects the steps of a full fine-tune; it cannot be used with params: "
+                             f"{self.params}")
         return self

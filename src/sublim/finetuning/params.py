@@ -173,3 +173,48 @@ def lr_groups(student: Student, config: FinetuneConfig) -> list[dict[str, Any]]:
                               f"earlier pattern took); trained parameters are named like {', '.join(trained)}")
     return [{"params": ps, "lr": config.lr * (1.0 if pat is None else config.lr_scale[pat])}
             for pat, ps in groups.items() if ps]
+
+
+def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float) -> Any:
+    """AdamW over ``lr_groups``, or GaLore's AdamW when ``config.galore`` is set.
+
+    GaLore's groups are ``lr_groups`` split in two: the targeted matrices carry the projection settings
+    (galore-torch reads ``rank`` etc. from the group), everything else is plain AdamW in the same optimiser.
+    """
+    import torch
+
+    groups = lr_groups(student, config)
+    if config.galore is None:
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=weight_decay)
+    settings = config.galore
+    galore_adamw = _import_galore()
+    names = {id(p): n for n, p in student.model.named_parameters()}
+    suffixes = tuple(f"{m}.weight" for m in settings.target_modules)
+    split: list[dict[str, Any]] = []
+    for group in groups:
+        low_rank = [p for p in group["params"] if p.ndim == 2 and names.get(id(p), "").endswith(suffixes)]
+        plain = [p for p in group["params"] if not any(p is q for q in low_rank)]
+        if low_rank:
+            split.append({**group, "params": low_rank, "rank": settings.rank, "scale": settings.scale,
+                          "update_proj_gap": settings.update_proj_gap, "proj_type": "std"})
+        if plain:
+            split.append({**group, "params": plain})
+    if not any("rank" in g for g in split):
+        raise ConfigError(f"field 'galore.target_modules': no trained matrix is named like {settings.target_modules}")
+    return galore_adamw(split, lr=config.lr, weight_decay=weight_decay, eps=1e-8, no_deprecation_warning=True)
+
+
+def _import_galore() -> Any:
+    import logging
+
+    from sublim.errors import MissingDependencyError
+
+    quiet = logging.getLogger("bitsandbytes")  # galore-torch imports it; on a CPU it logs a harmless warning
+    level, quiet.level = quiet.level, logging.ERROR
+    try:
+        from galore_torch import GaLoreAdamW
+    except ImportError:
+        raise MissingDependencyError("galore_torch", "galore") from None
+    finally:
+        quiet.setLevel(level)
+    return GaLoreAdamW

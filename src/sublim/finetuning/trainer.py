@@ -39,7 +39,7 @@ from sublim.finetuning.data import (
     tokenize_rows,
 )
 from sublim.finetuning.distill import TeacherTargets, kl_to_teacher, resolve_teacher, vocab_ids_for
-from sublim.finetuning.params import lr_groups, make_student
+from sublim.finetuning.params import make_optimizer, make_student
 from sublim.progress import progress_bar
 from sublim.records import ModelRef
 from sublim.yamlconfig import dump_yaml
@@ -146,8 +146,7 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
     to_init = config.weight_decay_to == "init" and config.weight_decay > 0
-    optimizer = torch.optim.AdamW(lr_groups(student, config), lr=config.lr,
-                                  weight_decay=0.0 if to_init else config.weight_decay)
+    optimizer = make_optimizer(student, config, weight_decay=0.0 if to_init else config.weight_decay)
     anchors = {id(p): p.detach().clone() for p in student.parameters} if to_init else {}
     schedule = "constant_with_warmup" if config.lr_schedule == "constant" else config.lr_schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=config.warmup_steps,
