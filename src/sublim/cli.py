@@ -58,9 +58,9 @@ def _setup(cache_dir: Path | None, verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from sublim.progress import quiet_library_bars
+    from sublim.progress import quiet_libraries
 
-    quiet_library_bars()
+    quiet_libraries()
 
 
 def _guard(fn, *args, **kwargs):

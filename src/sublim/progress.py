@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -44,12 +45,15 @@ class _Bar:
         self.advance(1, **fields)
 
 
-def quiet_library_bars() -> None:
-    """Silence the libraries' own per-load bars ("Loading weights"): our stage bars already say it.
+def quiet_libraries() -> None:
+    """Silence the libraries' own per-load bars ("Loading weights"), which our stage bars already say,
+    and bitsandbytes' warning that a CPU lacks its optional 4-bit kernels (peft imports it whenever it
+    is installed, as the ``galore`` extra does; sublim never uses 4-bit weights).
 
     transformers reads huggingface_hub's switch once, at import; later imports see the variable, an
     earlier one is switched off directly (importing transformers just for this would cost a second).
     """
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging

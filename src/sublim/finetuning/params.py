@@ -205,16 +205,10 @@ def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float
 
 
 def _import_galore() -> Any:
-    import logging
-
     from sublim.errors import MissingDependencyError
 
-    quiet = logging.getLogger("bitsandbytes")  # galore-torch imports it; on a CPU it logs a harmless warning
-    level, quiet.level = quiet.level, logging.ERROR
     try:
         from galore_torch import GaLoreAdamW
     except ImportError:
         raise MissingDependencyError("galore_torch", "galore") from None
-    finally:
-        quiet.setLevel(level)
     return GaLoreAdamW

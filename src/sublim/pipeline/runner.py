@@ -330,9 +330,9 @@ def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
 
     set_cache_dir(Path(cache))
     logging.basicConfig(level=logging.INFO, format=f"[seed {seed}] %(message)s", force=True)
-    from sublim.progress import quiet_library_bars
+    from sublim.progress import quiet_libraries
 
-    quiet_library_bars()
+    quiet_libraries()
     StudyRunner(StudyConfig.model_validate_json(config_json), Path(out_root)).run_seed(seed)
     return seed
 
