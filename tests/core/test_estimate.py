@@ -93,6 +93,9 @@ def test_local_study_costs_hours_not_dollars_and_a_gpu_is_faster():
     assert all(x.where == "cpu" for x in cpu.lines if "smollm2" in x.model)
     assert cpu.hours > gpu.hours > 0
     assert sum(x.usd or 0 for x in cpu.lines if x.where != "api") == 0
+    # the GPU sampling rate is batch 64's; the estimate says it does not model a larger sampler batch
+    assert any("sampler_batch_size=null (64) is not modelled" in a for a in gpu.assumptions)
+    assert not any("sampler_batch_size" in a for a in cpu.assumptions)
 
 
 @pytest.mark.parametrize(("text", "tokens"), [("", 0), ("abcd", 1), ("abcde", 2), ("123", 2), ("123, 456", 4)])
