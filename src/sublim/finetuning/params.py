@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sublim.errors import ConfigError
+from sublim.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
     from sublim.finetuning.config import FinetuneConfig
@@ -205,8 +205,6 @@ def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float
 
 
 def _import_galore() -> Any:
-    from sublim.errors import MissingDependencyError
-
     try:
         from galore_torch import GaLoreAdamW
     except ImportError:

@@ -298,7 +298,7 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
         batch = config.generation.sampler_batch_size
         assumptions.append(f"GPU HF sampling at batch 64, as measured; generation.sampler_batch_size="
                            f"{batch if batch is not None else 'null (64)'} is not modelled: on an H200, 256-1024 sampled "
-                           "3-9x faster for 135M-0.5B shapes (docs/gpu.md)")
+                           "2.8-23x faster for 135M-0.5B shapes (docs/gpu.md)")
     return StudyEstimate(
         name=config.name, lines=lines, samples_generated=c["samples_generated"],
         generated_tokens=sum(x.output_tokens for x in gen),
