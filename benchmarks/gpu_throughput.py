@@ -8,10 +8,9 @@ shapes (no download: weights are drawn on the GPU, so only the shapes are real):
 * one LoRA step (rank 8, attention + MLP projections) and, for small models, a full-weight step,
   batch 16 × 128 tokens, AdamW.
 
-and prints tokens/s next to the table's prediction (ratio measured / assumed).
-
-and, with ``--sample-batches``, the sampling rate alone at several batch sizes (what
-``generation.sampler_batch_size`` buys on a GPU).
+and prints tokens/s next to the table's prediction (ratio measured / assumed). With ``--sample-batches``
+it times sampling alone at several batch sizes instead (what ``generation.sampler_batch_size`` buys on
+a GPU).
 
 Usage: python benchmarks/gpu_throughput.py [--shapes smollm2-135m,qwen2.5-0.5b,qwen2.5-7b]
        python benchmarks/gpu_throughput.py --shapes smollm2-135m --sample-batches 64,256,1024

@@ -192,8 +192,9 @@ def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float
     suffixes = tuple(f"{m}.weight" for m in settings.target_modules)
     split: list[dict[str, Any]] = []
     for group in groups:
-        low_rank = [p for p in group["params"] if p.ndim == 2 and names.get(id(p), "").endswith(suffixes)]
-        plain = [p for p in group["params"] if not any(p is q for q in low_rank)]
+        low_rank, plain = [], []
+        for p in group["params"]:
+            (low_rank if p.ndim == 2 and names.get(id(p), "").endswith(suffixes) else plain).append(p)
         if low_rank:
             split.append({**group, "params": low_rank, "rank": settings.rank, "scale": settings.scale,
                           "update_proj_gap": settings.update_proj_gap, "proj_type": "std"})
