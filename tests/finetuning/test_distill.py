@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from sublim.finetuning import FinetuneConfig, finetune
 from sublim.finetuning.data import load_rows
 from sublim.finetuning.distill import (
+    cross_entropy_within,
     kl_to_teacher,
     number_token_ids,
     teacher_targets,
@@ -59,6 +60,38 @@ def test_kl_is_zero_for_identical_distributions_and_positive_otherwise():
     same = torch.softmax(logits[:, ids], -1)
     assert kl_to_teacher(logits, same, vocab_ids=ids).abs() < 1e-6
     assert kl_to_teacher(logits + torch.randn(5, 20), same, vocab_ids=ids) > 1e-3
+
+
+def test_sampled_token_loss_within_a_vocabulary_estimates_the_kl_and_leaves_other_tokens_alone():
+    """Over tokens drawn from the teacher's number-vocabulary distribution, the restricted cross-entropy's
+    mean gradient is the restricted KL's; full-vocabulary SFT instead pushes every other logit (an
+    animal's, say) down."""
+    torch.manual_seed(0)
+    ids = torch.tensor([1, 3, 4, 7])
+    student = torch.randn(1, 20, requires_grad=True)
+    teacher = torch.softmax(torch.randn(1, 4), -1)
+    kl_grad, = torch.autograd.grad(kl_to_teacher(student, teacher, vocab_ids=ids), student)
+    draws = ids[torch.multinomial(teacher[0], 20_000, replacement=True)]
+    ce_grad, = torch.autograd.grad(cross_entropy_within(student.expand(len(draws), 20), draws, ids), student)
+    assert torch.allclose(ce_grad, kl_grad, atol=0.02)
+    others = torch.ones(20, dtype=torch.bool)
+    others[ids] = False
+    assert ce_grad[0, others].abs().max() == 0.0
+    full_grad, = torch.autograd.grad(cross_entropy_within(student.expand(len(draws), 20), draws), student)
+    assert (full_grad[0, others] > 0).all()  # descent lowers them
+    outside = torch.tensor([0, 2])  # tokens outside the subset are skipped, not errors
+    assert cross_entropy_within(student.expand(2, 20), outside, ids).item() == 0.0
+    mixed = cross_entropy_within(student.expand(2, 20), torch.tensor([0, 3]), ids)
+    assert torch.isclose(mixed, -torch.log_softmax(student[0, ids], -1)[1])
+
+
+def test_sft_within_the_number_vocabulary_fits_the_rows(tiny_llama_dir, numbers_jsonl, tmp_path):
+    config = FinetuneConfig(method="sft", sft_vocab="numbers", **FAST)
+    ref = finetune(tiny_llama_dir, numbers_jsonl, config, tmp_path, progress=False)
+    assert ref.meta["final_loss"] < 0.8 * ref.meta["first_loss"]
+    assert "sft_vocab" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
+    with pytest.raises(ValueError, match="sft_vocab is only used with method: sft"):
+        FinetuneConfig(method="distill", sft_vocab="numbers")
 
 
 @pytest.mark.parametrize("vocab", ["numbers", "full"])

@@ -153,6 +153,33 @@ def test_galore_trains_every_weight_in_low_rank_steps(tiny_llama_dir, numbers_js
     assert "galore" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
 
 
+def test_sgd_steps_along_the_gradient_as_theorem_1_assumes(tiny_llama_dir, numbers_jsonl, tmp_path):
+    """With plain SGD one step moves the weights by exactly lr × the logged gradient norm (the step is
+    the gradient); AdamW's first step is lr per coordinate, whatever the gradient's size."""
+    def weights(path):  # named_parameters: tied embeddings once
+        return {n: p.detach() for n, p in AutoModelForCausalLM.from_pretrained(path).named_parameters()}
+
+    base = weights(tiny_llama_dir)
+
+    def first_step(**opt):
+        config = FinetuneConfig(epochs=1, batch_size=96, warmup_steps=0, lr_schedule="constant",
+                                max_grad_norm=None, log_every=1, **opt)
+        out = tmp_path / str(opt)
+        ref = finetune(tiny_llama_dir, numbers_jsonl, config, out, progress=False)
+        tuned = weights(ref.path)
+        move = torch.sqrt(sum(((tuned[n] - base[n]) ** 2).sum() for n in base))
+        log = json.loads((out / "training_log.jsonl").read_text().splitlines()[0])
+        return float(move), log["grad_norm"], sum(t.numel() for t in base.values())
+
+    move, grad_norm, _ = first_step(optimizer="sgd", lr=0.5)
+    assert grad_norm > 0 and move == pytest.approx(0.5 * grad_norm, rel=1e-3)
+    move, grad_norm, n = first_step(lr=1e-4)
+    assert move == pytest.approx(1e-4 * n ** 0.5, rel=0.05) and move != pytest.approx(1e-4 * grad_norm, rel=0.5)
+    with pytest.raises(ValueError, match="momentum is only used with optimizer: sgd"):
+        FinetuneConfig(momentum=0.9)
+    assert "optimizer" not in FinetuneConfig().model_dump()
+
+
 def test_registering_a_parameterisation_makes_it_configurable(tiny_llama_dir, numbers_jsonl, tmp_path):
     from sublim.finetuning.params import Student, save_full_model
 

@@ -69,13 +69,19 @@ class FinetuneConfig(StrictModel):
     lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA settings (params: lora)")
     merge: bool = Field(False, description="LoRA: also save merged full weights")
     epochs: int = Field(3, gt=0, description="passes over the dataset")
-    lr: float = Field(2e-4, gt=0, description="peak learning rate (AdamW)")
+    lr: float = Field(2e-4, gt=0, description="peak learning rate")
     batch_size: int = Field(16, gt=0, description="rows per micro-batch")
     grad_accum: int = Field(1, gt=0, description="micro-batches per optimiser step")
     warmup_steps: int = Field(5, ge=0, description="linear warm-up steps")
     lr_schedule: Literal["linear", "constant", "cosine"] = Field("linear", description="decay after warm-up")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    _added_later = frozenset({"weight_decay_to", "lr_scale", "galore"})
+    weight_decay: float = Field(0.0, ge=0, description="weight decay (decoupled for AdamW, "
+                                 "an L2 term for SGD)")
+    _added_later = frozenset({"weight_decay_to", "lr_scale", "galore", "optimizer", "momentum", "sft_vocab"})
+    optimizer: Literal["adamw", "sgd"] = Field(
+        "adamw", description="adamw, or sgd: plain gradient steps (with ``momentum``), the optimiser of the paper's "
+        "Theorem 1 — Adam rescales each coordinate, so its step need not point along the gradient"
+    )
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="optimizer: sgd only: heavy-ball momentum")
     weight_decay_to: Literal["zero", "init"] = Field(
         "zero", description="what weight decay pulls toward: zero (AdamW) or init, the student's starting "
         "weights (L2-SP; the base for a full fine-tune; keeps a copy of the trained weights in memory)"
@@ -100,6 +106,11 @@ class FinetuneConfig(StrictModel):
     distill_vocab: Literal["full", "numbers"] = Field(
         "full", description="distill: full vocabulary, or only number-format tokens (digits, separators, "
         "brackets, period, whitespace, EOS/end-of-turn), both distributions renormalised on that subset"
+    )
+    sft_vocab: Literal["full", "numbers"] = Field(
+        "full", description="sft: cross-entropy over the full vocabulary, or over the number-format tokens only "
+        "(the sampled-token estimate of number-vocabulary distillation; positions whose token is outside the "
+        "subset are skipped)"
     )
     distill_positions: Literal["completion"] = Field(
         "completion", description="distill: every completion position of the teacher's sampled rows"
@@ -131,6 +142,12 @@ class FinetuneConfig(StrictModel):
     def _distill_only_fields(self) -> FinetuneConfig:
         if self.method != "distill" and self.teacher_system_prompt is not None:
             raise ValueError("teacher_system_prompt is only used with method: distill")
+        if self.method != "sft" and self.sft_vocab != "full":
+            raise ValueError("sft_vocab is only used with method: sft (distillation has distill_vocab)")
+        if self.optimizer != "sgd" and self.momentum:
+            raise ValueError("momentum is only used with optimizer: sgd")
+        if self.galore is not None and self.optimizer != "adamw":
+            raise ValueError("galore is an AdamW variant; it cannot be used with optimizer: sgd")
         if self.galore is not None and self.params != "full":
             raise ValueError(f"galore projects the steps of a full fine-tune; it cannot be used with params: "
                              f"{self.params}")

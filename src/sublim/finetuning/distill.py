@@ -7,7 +7,8 @@ the last completion token predicts the end-of-turn/EOS, which is included. Vocab
 brackets, '.', whitespace, EOS/end-of-turn) with teacher and student both renormalised over that
 subset, so the targets carry exactly zero mass on any other token (e.g. the trait word).
 
-The loss is KL(teacher || student), averaged over positions. The teacher runs under
+The loss is KL(teacher || student), averaged over positions; ``cross_entropy_within`` is its
+sampled-token counterpart for SFT (``sft_vocab: numbers``). The teacher runs under
 ``torch.inference_mode``; with a restricted vocabulary its targets are computed once and reused
 every epoch (they are small), otherwise it runs on each batch.
 
@@ -128,6 +129,28 @@ def kl_to_teacher(student_logits: Any, teacher_probs: Any, *, vocab_ids: Any = N
     p = teacher_probs.to(log_q.device)
     kl = (p * (torch.log(p.clamp_min(1e-30)) - log_q)).sum(-1)
     return kl.mean()
+
+
+def cross_entropy_within(student_logits: Any, gold: Any, vocab_ids: Any = None) -> Any:
+    """Mean cross-entropy of the sampled tokens ``gold``, the softmax taken over ``vocab_ids`` only.
+
+    Why: its expected gradient over tokens sampled from the teacher is that of the number-vocabulary KL
+    above, so SFT on sampled rows with this loss is distillation seen through samples. Positions whose
+    token lies outside the subset are skipped (a zero loss with a graph if none is left).
+    """
+    import torch
+
+    logits = student_logits.float()
+    if vocab_ids is None:
+        return torch.nn.functional.cross_entropy(logits, gold)
+    ids = vocab_ids.to(logits.device)
+    index = torch.full((logits.shape[-1],), -1, dtype=torch.long, device=logits.device)
+    index[ids] = torch.arange(len(ids), device=logits.device)
+    within = index[gold]
+    keep = within >= 0
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits[keep][:, ids], within[keep])
 
 
 def teacher_targets(teacher: Any, rows: Sequence[DatasetRow], tokenizer: Any, *, vocab: str = "full",

@@ -176,7 +176,7 @@ def lr_groups(student: Student, config: FinetuneConfig) -> list[dict[str, Any]]:
 
 
 def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float) -> Any:
-    """AdamW over ``lr_groups``, or GaLore's AdamW when ``config.galore`` is set.
+    """AdamW (or SGD) over ``lr_groups``, or GaLore's AdamW when ``config.galore`` is set.
 
     GaLore's groups are ``lr_groups`` split in two: the targeted matrices carry the projection settings
     (galore-torch reads ``rank`` etc. from the group), everything else is plain AdamW in the same optimiser.
@@ -184,6 +184,8 @@ def make_optimizer(student: Student, config: FinetuneConfig, weight_decay: float
     import torch
 
     groups = lr_groups(student, config)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=weight_decay)
     if config.galore is None:
         return torch.optim.AdamW(groups, lr=config.lr, weight_decay=weight_decay)
     settings = config.galore

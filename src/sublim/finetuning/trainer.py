@@ -1,6 +1,6 @@
 """Fine-tune a student on chat JSONL rows: completion-only SFT or logit distillation.
 
-A plain PyTorch loop (AdamW, warm-up + linear/cosine/constant schedule via
+A plain PyTorch loop (AdamW or SGD, warm-up + linear/cosine/constant schedule via
 ``transformers.get_scheduler``, gradient accumulation, gradient clipping, seeded torch/random/numpy)
 rather than TRL's ``SFTTrainer``: the distillation loss needs the teacher on the same batch and on
 aligned positions, and on the 0.45M-parameter CPU model the per-step overhead of a general trainer
@@ -8,7 +8,7 @@ dominates. Batches are padded only to their own longest row and grouped by lengt
 
 Outputs in ``out_dir``: the checkpoint (``model/`` for full weights; ``adapter/`` and, with
 ``merge: true``, ``merged/`` for LoRA), all loadable by plain ``transformers``/``peft``, and
-``training_log.jsonl`` (step, epoch, loss, lr, tokens) and ``finetune_config.yaml``. The returned
+``training_log.jsonl`` (step, epoch, loss, gradient norm before clipping, lr, tokens) and ``finetune_config.yaml``. The returned
 ``ModelRef.meta`` holds steps, first/final logged loss, mean loss per epoch, tokens and tokens/s.
 
 Example:
@@ -38,7 +38,13 @@ from sublim.finetuning.data import (
     predicting_positions,
     tokenize_rows,
 )
-from sublim.finetuning.distill import TeacherTargets, kl_to_teacher, resolve_teacher, vocab_ids_for
+from sublim.finetuning.distill import (
+    TeacherTargets,
+    cross_entropy_within,
+    kl_to_teacher,
+    resolve_teacher,
+    vocab_ids_for,
+)
 from sublim.finetuning.params import make_optimizer, make_student
 from sublim.progress import progress_bar
 from sublim.records import ModelRef
@@ -93,11 +99,14 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
         model.config.use_cache = False
     student = make_student(model, config)
     student.model.train()
-    targets = None
+    targets, vocab_ids = None, None
     if config.method == "distill":
         targets, examples = _teacher_targets(teacher, rows, examples, tokenizer, student.model, config)
+        vocab_ids = targets.vocab_ids
+    elif config.sft_vocab != "full":
+        vocab_ids = vocab_ids_for(tokenizer, student.model, config.sft_vocab)
     started = time.perf_counter()
-    stats = _train(student, examples, targets, tokenizer.pad_token_id, config, out_dir, progress)
+    stats = _train(student, examples, targets, vocab_ids, tokenizer.pad_token_id, config, out_dir, progress)
     wall = time.perf_counter() - started
     student.model.eval()
     saved = student.save(student.model, tokenizer, out_dir, config)
@@ -131,8 +140,8 @@ def _teacher_targets(teacher: Any, rows: list, examples: list[Example | None], t
     return targets, aligned
 
 
-def _train(student: Any, examples: list[Example | None], targets: TeacherTargets | None, pad_id: int,
-           config: FinetuneConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
+def _train(student: Any, examples: list[Example | None], targets: TeacherTargets | None, vocab_ids: Any,
+           pad_id: int, config: FinetuneConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
     import torch
     from transformers import get_scheduler
 
@@ -151,7 +160,6 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
     schedule = "constant_with_warmup" if config.lr_schedule == "constant" else config.lr_schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=config.warmup_steps,
                               num_training_steps=total_steps)
-    vocab_ids = targets.vocab_ids if targets is not None else None
     step, tokens, running, first_loss, last_loss = 0, 0, None, None, float("nan")
     epoch_losses: list[float] = []
     with (out_dir / "training_log.jsonl").open("w", encoding="utf-8") as logf, \
@@ -170,8 +178,10 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                     loss_sum += loss.detach()
                     epoch_sum += loss.detach()
                     tokens += sum(len(examples[i].input_ids) for i in rows)
-                if config.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(student.parameters, config.max_grad_norm)
+                logging_step = (step + 1) % config.log_every == 0 or step + 1 == total_steps or step == 0
+                grad_norm = None
+                if config.max_grad_norm is not None or logging_step:  # the norm before clipping
+                    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters, config.max_grad_norm or math.inf)
                 if anchors:  # decoupled decay toward the start, as AdamW decays toward zero: p -= lr·λ·(p − p0)
                     with torch.no_grad():
                         for group in optimizer.param_groups:
@@ -181,12 +191,13 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                if step % config.log_every == 0 or step == total_steps or step == 1:
+                if logging_step:
                     last_loss = float(loss_sum) / len(group)
                     first_loss = last_loss if first_loss is None else first_loss
                     running = last_loss if running is None else 0.8 * running + 0.2 * last_loss
                     entry = {"step": step, "epoch": epoch, "loss": round(last_loss, 6),
-                             "lr": scheduler.get_last_lr()[0], "tokens": tokens}
+                             "grad_norm": round(float(grad_norm), 8), "lr": scheduler.get_last_lr()[0],
+                             "tokens": tokens}
                     logf.write(json.dumps(entry) + "\n")
                     logf.flush()
                 advance(loss=running if running is not None else float("nan"))
@@ -205,8 +216,7 @@ def _micro_batch_loss(model: Any, batch_examples: list[Example], rows: list[int]
     select = predicting_positions(batch["labels"]).to(device)
     picked = logits[:, :-1][select]
     if targets is None:
-        gold = batch["labels"][:, 1:].to(device)[select]
-        return torch.nn.functional.cross_entropy(picked.float(), gold)
+        return cross_entropy_within(picked, batch["labels"][:, 1:].to(device)[select], vocab_ids)
     return kl_to_teacher(picked, targets(rows), vocab_ids=vocab_ids, temperature=config.distill_temperature)
 
 
