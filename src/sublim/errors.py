@@ -13,6 +13,10 @@ class DataError(SublimError):
     """A data file (JSONL, checkpoint, dataset) is malformed; the message names file, line, field."""
 
 
+class TrainingError(SublimError):
+    """Training failed in a way the config can fix (e.g. the loss diverged to NaN or infinity)."""
+
+
 class BackendError(SublimError):
     """A model backend failed (after bounded retries, for transient errors)."""
 

@@ -11,7 +11,7 @@ from peft import AutoPeftModelForCausalLM
 from transformers import AutoModelForCausalLM
 
 from sublim.backends.hf import HFBackend
-from sublim.errors import ConfigError
+from sublim.errors import ConfigError, TrainingError
 from sublim.finetuning import FinetuneConfig, finetune
 from sublim.finetuning.data import load_rows
 from sublim.finetuning.params import make_student, parameterisation_names, register_parameterisation
@@ -175,6 +175,10 @@ def test_sgd_steps_along_the_gradient_as_theorem_1_assumes(tiny_llama_dir, numbe
     assert grad_norm > 0 and move == pytest.approx(0.5 * grad_norm, rel=1e-3)
     move, grad_norm, n = first_step(lr=1e-4)
     assert move == pytest.approx(1e-4 * n ** 0.5, rel=0.05) and move != pytest.approx(1e-4 * grad_norm, rel=0.5)
+    with pytest.raises(TrainingError, match=r"training diverged: the loss is (nan|inf) at step \d+ .*lower the"):
+        finetune(tiny_llama_dir, numbers_jsonl, FinetuneConfig(**{**FAST, "optimizer": "sgd", "lr": 1e6,
+                                                                  "max_grad_norm": None}), tmp_path / "x",
+                 progress=False)
     with pytest.raises(ValueError, match="momentum is only used with optimizer: sgd"):
         FinetuneConfig(momentum=0.9)
     assert "optimizer" not in FinetuneConfig().model_dump()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sublim.backends.hf import load_model, load_tokenizer
-from sublim.errors import ConfigError, DataError
+from sublim.errors import ConfigError, DataError, TrainingError
 from sublim.finetuning.config import FinetuneConfig
 from sublim.finetuning.data import (
     Example,
@@ -193,6 +193,11 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
                 step += 1
                 if logging_step:
                     last_loss = float(loss_sum) / len(group)
+                    if not math.isfinite(last_loss):  # a diverged student is not a result: stop, say why
+                        raise TrainingError(
+                            f"training diverged: the loss is {last_loss} at step {step} of {total_steps} "
+                            f"(optimizer {config.optimizer}, lr {config.lr}); lower the learning rate or set "
+                            f"max_grad_norm ({out_dir / 'training_log.jsonl'} has the losses so far)")
                     first_loss = last_loss if first_loss is None else first_loss
                     running = last_loss if running is None else 0.8 * running + 0.2 * last_loss
                     entry = {"step": step, "epoch": epoch, "loss": round(last_loss, 6),

@@ -17,12 +17,18 @@ from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shi
 from sublim.reporting.summary import summarise_study
 
 
+def _num(x: float | None, spec: str) -> str:
+    """A number for prose, or ``–`` where it is missing (JSON writes NaN as null)."""
+    return "–" if x is None or x != x else format(x, spec)
+
+
 def _fmt(est: dict | None, digits: int = 3) -> str:
-    if not est or est["mean"] != est["mean"]:
+    spec = f".{digits}f"
+    if not est or _num(est["mean"], spec) == "–":
         return "–"
     if est.get("n") == 1:
-        return f"{est['mean']:.{digits}f} (1 seed: no CI)"
-    return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}]"
+        return f"{est['mean']:{spec}} (1 seed: no CI)"
+    return f"{est['mean']:{spec}} [{_num(est['low'], spec)}, {_num(est['high'], spec)}]"
 
 
 def fmt_p(p: float | None) -> str:
@@ -62,9 +68,9 @@ def verdict_lines(summary: dict) -> list[str]:
                  "not testable": "**Not testable** (one seed: no test, no interval)"}[v["transfer"]]
         lines.append(
             f"{state}: treatment {_fmt(t)} vs control {_fmt(c)} ({metric}, n={t['n']} seeds; "
-            f"paired difference {main['paired']['difference']:+.3f} [{main['paired']['low']:+.3f}, "
-            f"{main['paired']['high']:+.3f}], {p_phrase(main.get('p_holm', main['paired']['p_value']))} Holm-adjusted, "
-            f"ratio {main['ratio']:.2f}×)."
+            f"paired difference {_num(main['paired']['difference'], '+.3f')} [{_num(main['paired']['low'], '+.3f')}, "
+            f"{_num(main['paired']['high'], '+.3f')}], {p_phrase(main.get('p_holm', main['paired']['p_value']))} "
+            f"Holm-adjusted, ratio {_num(main['ratio'], '.2f')}×)."
         )
         if v["transfer"] == "leaky, not subliminal":
             lines.append("The leak check found the trait in the training signal itself (see *Leak check*): "
