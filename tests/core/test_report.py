@@ -13,13 +13,14 @@ from sublim.yamlconfig import dump_yaml
 OPTIONS = ["owl", "eagle", "cat"]
 
 
-def fake_study(root: Path, values: dict[str, list[float]], leaky: bool = False, **fields) -> Path:
+def fake_study(root: Path, values: dict[str, list[float]], leaky: bool = False, others: dict | None = None,
+               **fields) -> Path:
     cfg = StudyConfig(name="s", trait=TraitConfig(target="owl"), seeds=[0, 1, 2], **fields)
     d = root / "s"
     write_text(d / "config.yaml", dump_yaml(cfg))
     for cond, per_seed in values.items():
         for seed, v in enumerate(per_seed):
-            dist = {"owl": v, "eagle": 0.1, "cat": 0.2}
+            dist = {"owl": v, "eagle": 0.1, "cat": 0.2, **((others or {}).get((cond, seed), {}))}
             split = {"n_questions": 50, "exact": {o: {"mean": p, "low": p - 0.01, "high": p + 0.01, "n": 50, "method": "t"} for o, p in dist.items()}}
             write_json(d / cond / str(seed) / "evaluation" / "result.json", {"metrics": {"splits": {"eval": split, "heldout": split}}})
     for seed in range(3):
@@ -64,6 +65,16 @@ def test_no_difference_is_reported_as_no_transfer(tmp_path):
 def test_a_leak_turns_detection_into_leaky_not_subliminal(tmp_path):
     report = write_report(fake_study(tmp_path, VALUES, leaky=True)).read_text()
     assert "**Leaky, not subliminal**" in report
+
+
+def test_a_student_that_stops_answering_is_flagged_not_read_as_a_trait(tmp_path):
+    """A broken control (every option near zero) would make any treatment look like transfer."""
+    values = dict(VALUES, control=[0.05, 0.001, 0.055])
+    report = write_report(fake_study(tmp_path, values, others={("control", 1): {"eagle": 0.002, "cat": 0.001}})
+                          ).read_text()
+    assert "**1 student(s) no longer answer the question**" in report
+    assert "control seed 1 (0.004 vs base 0.370)" in report
+    assert "no longer answer" not in write_report(fake_study(tmp_path / "ok", VALUES)).read_text()
 
 
 def test_report_regeneration_is_byte_stable(tmp_path):

@@ -214,7 +214,6 @@ def _train(student: Any, examples: list[Example | None], targets: TeacherTargets
 def _micro_batch_loss(model: Any, batch_examples: list[Example], rows: list[int], targets: TeacherTargets | None,
                       vocab_ids: Any, pad_id: int, device: Any, config: FinetuneConfig) -> Any:
     """Mean loss over the batch's completion-predicting positions (cross-entropy or KL to the teacher)."""
-    import torch
 
     batch = collate(batch_examples, pad_id)
     logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sublim.pipeline.artifacts import write_json, write_text
 from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shift, plot_specificity
-from sublim.reporting.summary import summarise_study
+from sublim.reporting.summary import BROKEN_SHARE, summarise_study
 
 
 def _num(x: float | None, spec: str) -> str:
@@ -86,6 +86,14 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, {p_phrase(cross.get('p_holm', cross['paired']['p_value']))}"
             f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
         )
+    broken = summary.get("broken_students") or []
+    if broken:
+        which = ", ".join(f"{b['condition']} seed {b['seed']} ({b['answer_mass']:.3f} vs base {b['base_mass']:.3f})"
+                          for b in broken)
+        lines.append(f"**{len(broken)} student(s) no longer answer the question** — the probability of answering "
+                     f"with any listed option fell below {BROKEN_SHARE:.0%} of the base's: {which}. Their "
+                     f"P({summary['target']}) is not a trait measurement, and comparisons that use them are "
+                     "not either; lower the learning rate or train for fewer steps.")
     if summary["leak"] and not v["leaky"]:
         lines.append("Leak check: clean (no trait words in kept data; teacher trait mass in the targets below threshold).")
     elif v["leaky"] and v["transfer"] != "leaky, not subliminal":

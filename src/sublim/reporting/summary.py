@@ -75,6 +75,36 @@ def collect_values(study_dir: Path, seeds: list[int], target: str) -> dict:
     return {"values": values, "distributions": dists}
 
 
+#: a student whose probability of answering with any listed option falls below this share of its base's
+#: no longer answers the question: its P(target) says nothing about the trait
+BROKEN_SHARE = 0.5
+
+
+def broken_students(distributions: dict, headline: str | None) -> list[dict]:
+    """Students (condition, seed) that stopped answering with a listed option, against their own base.
+
+    Why: a diverged or over-trained student puts its mass on other text; its P(target) then drops
+    toward zero and reads like a strong negative effect (or, in a control arm, like a large transfer).
+    """
+    if headline is None:
+        return []
+
+    def mass(condition: str) -> dict:
+        return {s: sum(d.values()) for s, d in distributions.get(condition, {}).get(headline, {}).items()}
+
+    bases = {"base": mass("base"), "base_other": mass("base_other") or mass("base")}
+    out = []
+    for condition in CONDITIONS:
+        if condition in bases:
+            continue
+        ref = bases["base_other" if condition.startswith("cross_") else "base"]
+        for seed, m in sorted(mass(condition).items()):
+            base_mass = ref.get(seed, next(iter(ref.values()), None))
+            if base_mass and m < BROKEN_SHARE * base_mass:
+                out.append({"condition": condition, "seed": seed, "answer_mass": m, "base_mass": base_mass})
+    return out
+
+
 def summarise_study(study_dir: Path) -> dict:
     """Everything the report shows, as plain JSON-able data."""
     study_dir = Path(study_dir)
@@ -134,6 +164,7 @@ def summarise_study(study_dir: Path) -> dict:
         "leak": leaks,
         "filter": filters,
         "verdict": verdict(comparisons, leaks, headline),
+        "broken_students": broken_students(collected["distributions"], headline),
     }
 
 
