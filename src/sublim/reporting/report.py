@@ -24,7 +24,7 @@ def _num(x: float | None, spec: str) -> str:
 
 def _fmt(est: dict | None, digits: int = 3) -> str:
     spec = f".{digits}f"
-    if not est or _num(est["mean"], spec) == "–":
+    if not est or est["mean"] is None or est["mean"] != est["mean"]:
         return "–"
     if est.get("n") == 1:
         return f"{est['mean']:{spec}} (1 seed: no CI)"
