@@ -17,14 +17,19 @@ from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shi
 from sublim.reporting.summary import BROKEN_SHARE, summarise_study
 
 
+def _missing(x: float | None) -> bool:
+    """No value: JSON writes NaN as null, and older artifacts may lack the field."""
+    return x is None or x != x
+
+
 def _num(x: float | None, spec: str) -> str:
-    """A number for prose, or ``–`` where it is missing (JSON writes NaN as null)."""
-    return "–" if x is None or x != x else format(x, spec)
+    """A number for prose, or ``–`` where it is missing."""
+    return "–" if _missing(x) else format(x, spec)
 
 
 def _fmt(est: dict | None, digits: int = 3) -> str:
     spec = f".{digits}f"
-    if not est or est["mean"] is None or est["mean"] != est["mean"]:
+    if not est or _missing(est["mean"]):
         return "–"
     if est.get("n") == 1:
         return f"{est['mean']:{spec}} (1 seed: no CI)"
@@ -33,7 +38,7 @@ def _fmt(est: dict | None, digits: int = 3) -> str:
 
 def fmt_p(p: float | None) -> str:
     """A p-value for a table cell: ``0.012``, ``< 0.001``, or ``n/a`` (too few seeds to test)."""
-    if p is None or p != p:
+    if _missing(p):
         return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -140,7 +145,7 @@ def _comparison_table(summary: dict) -> list[str]:
 
 def _sci(value: float | None) -> str:
     """Scientific notation, or ``–`` for a value an older leak check did not record."""
-    return "–" if value is None or value != value else f"{value:.2e}"
+    return _num(value, ".2e")
 
 
 def _leak_table(summary: dict) -> list[str]:
