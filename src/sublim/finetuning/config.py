@@ -139,7 +139,7 @@ class FinetuneConfig(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _distill_only_fields(self) -> FinetuneConfig:
+    def _fields_fit_together(self) -> FinetuneConfig:
         if self.method != "distill" and self.teacher_system_prompt is not None:
             raise ValueError("teacher_system_prompt is only used with method: distill")
         if self.method != "sft" and self.sft_vocab != "full":
