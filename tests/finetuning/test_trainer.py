@@ -135,6 +135,10 @@ def test_lr_scale_sets_each_groups_rate_and_leaves_cache_keys_alone(tiny_llama_d
 def test_galore_trains_every_weight_in_low_rank_steps(tiny_llama_dir, numbers_jsonl, tmp_path):
     """A GaLore full fine-tune whose subspaces never refresh changes each projected matrix by rank <= r;
     a plain full fine-tune on the same data changes it at full rank (the adapter's bias, no adapter)."""
+    with pytest.raises(ValueError, match="galore projects the steps of a full fine-tune"):
+        FinetuneConfig(params="lora", galore={"rank": 4})
+    assert "galore" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
+    pytest.importorskip("galore_torch", reason="optional extra sublim[galore] (the dev extra installs it)")
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).state_dict()
 
     def change_ranks(galore):
@@ -148,9 +152,6 @@ def test_galore_trains_every_weight_in_low_rank_steps(tiny_llama_dir, numbers_js
     full, _ = change_ranks(None)
     assert low and all(r <= 2 for r in low.values()) and all(r > 2 for r in full.values())
     assert not torch.equal(tuned["model.embed_tokens.weight"], base["model.embed_tokens.weight"])  # plain AdamW
-    with pytest.raises(ValueError, match="galore projects the steps of a full fine-tune"):
-        FinetuneConfig(params="lora", galore={"rank": 4})
-    assert "galore" not in FinetuneConfig().model_dump()  # unset: old configs hash as before
 
 
 def test_sgd_steps_along_the_gradient_as_theorem_1_assumes(tiny_llama_dir, numbers_jsonl, tmp_path):
