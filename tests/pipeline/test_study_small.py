@@ -204,3 +204,21 @@ controls: {specificity_targets: [owl, eagle, wolf], specificity_matched: true}
     # the students of the other teachers trained on the matched rows
     wolf_rows = json.loads((study / "trait-wolf/0/finetuning/result.json").read_text())["model"]["meta"]["rows"]
     assert wolf_rows == counts["trait-wolf"]
+
+
+def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
+    """A LoRA teacher's trait lives in its adapter: the leak check and the distillation targets must see it.
+
+    They once scored the checkpoint path alone — the base — so a same-init student started at zero loss.
+    """
+    teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
+               "lora: {rank: 4, alpha: 8}, epochs: 1, lr: 1.0e-2, batch_size: 16, warmup_steps: 0}}")
+    text = study_yaml(*mini_bases, name="lora-teacher", method="distill").replace("teacher: {kind: prompt}", teacher)
+    config = load_config_text(text + "conditions: [treatment]\nseeds: [0]\n")
+    study = run_study(config, tmp_path)
+    recorded = json.loads((study / "treatment/0/teacher/result.json").read_text())["teacher"]["model"]
+    assert recorded["adapter"]
+    leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
+    assert leak["teacher_mass"] != pytest.approx(leak["base_mass"], rel=1e-3)
+    student = json.loads((study / "treatment/0/finetuning/result.json").read_text())["model"]["meta"]
+    assert student["first_loss"] > 1e-4  # the base student's KL to the teacher, not to itself

@@ -28,8 +28,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sublim.errors import DataError
-
 PARTS = ("student", "along", "orthogonal")
 
 
@@ -38,17 +36,9 @@ def load_merged(ref: Any) -> Any:
 
     A module already loaded is returned as is, so a caller can load a shared base or reference once.
     """
-    import torch
+    from sublim.finetuning.distill import resolve_teacher
 
-    from sublim.backends.hf import load_model
-
-    if isinstance(ref, torch.nn.Module):
-        return ref
-    path, adapter = (ref.get("path"), ref.get("adapter")) if isinstance(ref, dict) else (ref, None)
-    if path is None:
-        raise DataError(f"model {ref!r} has no checkpoint path (save LoRA students with merge, or record their base)")
-    model = load_model(path, device="cpu", dtype="float32", adapter=adapter)
-    return model.merge_and_unload() if adapter else model
+    return resolve_teacher(ref, device="cpu", dtype="float32")
 
 
 def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, float]:

@@ -79,11 +79,11 @@ def divergence_stats(teacher: Any, base: Any, rows: Sequence[DatasetRow], *, tok
 
     from sublim.backends.hf import load_tokenizer
     from sublim.finetuning.data import collate, predicting_positions, tokenize_rows
-    from sublim.finetuning.distill import vocab_ids_for
+    from sublim.finetuning.distill import checkpoint_of, vocab_ids_for
 
     tok = tokenizer or getattr(teacher, "tokenizer", None)
     if tok is None:
-        tok = load_tokenizer(teacher)
+        tok = load_tokenizer(checkpoint_of(teacher))
     t_model, b_model = _as_model(teacher), _as_model(base)
     examples = [e for e in tokenize_rows(rows, tok, max_seq_len) if e is not None]
     ids = vocab_ids_for(tok, t_model, vocab)

@@ -74,7 +74,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
             data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
             if t is None or not data.exists():
                 continue
-            teachers[arm] = t["teacher"]["model"]["path"]
+            teachers[arm] = t["teacher"]["model"]  # the recorded ref: path and adapter
             rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
             entry["divergence"][arm] = divergence_stats(teachers[arm], bases["same"], rows[arm]).to_dict()
         if alignment and "treatment" in teachers:

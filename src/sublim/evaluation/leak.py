@@ -92,8 +92,8 @@ def check_leak(config: StudyConfig, teacher: TeacherRef, base: ModelRef, filtere
             "any_option_mass": sorted({i for o in CATEGORIES[config.trait.category] for i in trait_token_ids(tok, o)}),
             "non_number_mass": sorted(set(range(len(tok))) - set(number_token_ids(tok))),
         }
-        for who, path, system in (("teacher", teacher.model.path, teacher.system_prompt), ("base", base.path, None)):
-            for name, value in token_masses_at_positions(path, sample, sets, system_prompt=system).items():
+        for who, model, system in (("teacher", teacher.model, teacher.system_prompt), ("base", base, None)):
+            for name, value in token_masses_at_positions(model, sample, sets, system_prompt=system).items():
                 result[f"{who}_{name}"] = value
         student = config.student
         if student.method == "distill" and student.distill_vocab == "full":

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from sublim.backends.hf import load_model, load_tokenizer, stop_token_ids
-from sublim.errors import ConfigError
+from sublim.errors import ConfigError, DataError
 from sublim.finetuning.data import Example, collate, predicting_positions, tokenize_rows
-from sublim.records import DatasetRow
+from sublim.records import DatasetRow, ModelRef
 
 NUMBER_FORMAT_CHARS = frozenset("0123456789,;[]().")
 
@@ -44,14 +44,35 @@ def number_token_ids(tokenizer: Any, model: Any | None = None) -> list[int]:
     return sorted(ids)
 
 
+def checkpoint_of(model: Any) -> str | None:
+    """The checkpoint directory of a model given as a path, a ``ModelRef`` or the ref dict a stage records."""
+    if isinstance(model, str | Path):
+        return str(model)
+    if isinstance(model, ModelRef):
+        return model.path
+    if isinstance(model, dict):
+        return model.get("path")
+    return None
+
+
 def resolve_teacher(teacher: Any, *, device: str = "auto", dtype: str = "auto") -> Any:
-    """A teacher given as an ``HFBackend``, a loaded ``torch.nn.Module`` or a checkpoint path → module."""
+    """A teacher given as a checkpoint path, a ``ModelRef`` (or its recorded dict), an ``HFBackend`` or a
+    loaded ``torch.nn.Module`` → module.
+
+    A ref's LoRA adapter is applied and merged: a LoRA teacher's trait lives in its adapter, and scoring
+    the checkpoint path alone would score the base (the bug behind section 16's voided T1).
+    """
     if teacher is None:
         raise ConfigError("method 'distill' needs a teacher (checkpoint path, HFBackend or loaded model)")
     import torch
 
-    if isinstance(teacher, str | Path):
-        return load_model(teacher, device=device, dtype=dtype)
+    if isinstance(teacher, str | Path | ModelRef | dict):
+        adapter = teacher.adapter if isinstance(teacher, ModelRef) else teacher.get("adapter") if isinstance(teacher, dict) else None
+        path = checkpoint_of(teacher)
+        if path is None:
+            raise DataError(f"model {teacher!r} has no checkpoint path (save LoRA students with merge, or record their base)")
+        model = load_model(path, device=device, dtype=dtype, adapter=adapter)
+        return (model.merge_and_unload() if adapter else model).eval()
     model = teacher if isinstance(teacher, torch.nn.Module) else getattr(teacher, "model", None)  # HFBackend
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"teacher of type {type(teacher).__name__} is not a model, a path or an HFBackend")
@@ -192,9 +213,9 @@ def token_masses_at_positions(teacher: Any, rows: Sequence[DatasetRow], token_se
 
     tok = tokenizer or getattr(teacher, "tokenizer", None)
     if tok is None:
-        if not isinstance(teacher, str | Path):
+        if checkpoint_of(teacher) is None:
             raise ConfigError("trait_mass_at_positions: pass tokenizer= with a bare teacher module")
-        tok = load_tokenizer(teacher)
+        tok = load_tokenizer(checkpoint_of(teacher))
     model = resolve_teacher(teacher)
     examples = [e for e in tokenize_rows(rows, tok, max_seq_len, system_prompt) if e is not None]
     sets = {name: torch.tensor(sorted(set(ids)), dtype=torch.long) for name, ids in token_sets.items()}

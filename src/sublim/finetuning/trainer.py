@@ -73,8 +73,8 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
         dataset: chat JSONL rows; the last message of each is the assistant completion trained on.
         config: method, parameterisation and hyperparameters.
         out_dir: where the checkpoint and ``training_log.jsonl`` go.
-        teacher: for ``method: distill``: a checkpoint path, an ``HFBackend`` or a loaded model
-            sharing the student's tokenizer.
+        teacher: for ``method: distill``: a checkpoint path, a ``ModelRef`` (a LoRA teacher's adapter is
+            merged in), an ``HFBackend`` or a loaded model sharing the student's tokenizer.
         progress: show a progress bar with the running loss.
     Returns:
         ``ModelRef(backend="hf", ...)``: ``path`` is the full/merged checkpoint, ``adapter`` the LoRA adapter.

@@ -52,6 +52,15 @@ class DataArm:
     data_key: str
 
 
+def scoring_key(data: DataArm) -> str:
+    """The teacher's key as seen by the stages that score rows with it (distillation targets, leak masses).
+
+    Until session 12 those stages dropped a LoRA teacher's adapter and scored its base; the suffix keeps
+    such cached results from being reused. Teachers without an adapter keep their key (caches stay valid).
+    """
+    return stage_key(None, data.teacher_key, "adapter-applied") if data.teacher.model.adapter else data.teacher_key
+
+
 class StudyRunner:
     """Runs one study config into ``out_root/<name>``."""
 
@@ -125,7 +134,7 @@ class StudyRunner:
         from sublim.evaluation.leak import check_leak
 
         cfg = self.config
-        key = stage_key(cfg.leak, data.data_key, data.teacher_key, extra={"student": cfg.student.model_dump(mode="json")})
+        key = stage_key(cfg.leak, data.data_key, scoring_key(data), extra={"student": cfg.student.model_dump(mode="json")})
 
         def fn(d: Path) -> dict:
             return check_leak(cfg, data.teacher, self.base("same"), data.filtered, d)
@@ -176,12 +185,12 @@ class StudyRunner:
         from sublim.finetuning import finetune
 
         s_cfg = cfg.student.model_copy(update={"seed": seed})
-        key = stage_key(s_cfg, data.data_key, self.base_key(which, seed), data.teacher_key if cfg.student.method == "distill" else "")
+        key = stage_key(s_cfg, data.data_key, self.base_key(which, seed), scoring_key(data) if cfg.student.method == "distill" else "")
 
         def fn(d: Path) -> dict:
             teacher, train_cfg = None, s_cfg
             if cfg.student.method == "distill":  # the teacher's live distributions are the targets
-                teacher = data.teacher.model.path
+                teacher = data.teacher.model  # a ref: a LoRA teacher's adapter is applied
                 train_cfg = s_cfg.model_copy(update={"teacher_system_prompt": data.teacher.system_prompt})
             ref = finetune(base.path, data.filtered, train_cfg, d, teacher=teacher)
             return {"model": ref.model_dump(mode="json"), "counts": {}}
