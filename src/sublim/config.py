@@ -4,7 +4,8 @@ A study compares *conditions* that share cached stages: ``base`` (untrained stud
 (student trained on data from the control teacher: the base without trait, or a matched teacher that
 loves another animal), ``treatment`` (student trained on the trait teacher's data), ``cross_base``
 (a student from the *other* base trained on the treatment data) and ``cross_control`` (the other base
-trained on the control data, its matched control). Every condition runs for every seed; the seed sets
+trained on the control data, its matched control); ``teacher`` evaluates the trait teacher itself (with
+its system prompt, if any), to show how firmly it holds the trait the students may pick up. Every condition runs for every seed; the seed sets
 the teacher's training, the prompts, the sampling and the student's training.
 
 Example:
@@ -34,11 +35,11 @@ from sublim.yamlconfig import StrictModel, load_yaml_model, load_yaml_text
 
 Condition = Literal[
     "base", "control", "treatment", "cross_base", "cross_control",
-    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity",
+    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity", "teacher",
 ]
 CONDITION_ORDER: tuple[str, ...] = (
     "base", "control", "treatment", "cross_base", "cross_control",
-    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity",
+    "shuffle_within", "shuffle_global", "icl", "classifier", "specificity", "teacher",
 )
 #: trained condition → (data arm whose teacher wrote its data, which base the student starts from)
 TRAINED: dict[str, tuple[str, str]] = {

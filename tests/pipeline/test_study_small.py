@@ -214,7 +214,7 @@ def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
     teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
                "lora: {rank: 4, alpha: 8}, epochs: 1, lr: 1.0e-2, batch_size: 16, warmup_steps: 0}}")
     text = study_yaml(*mini_bases, name="lora-teacher", method="distill").replace("teacher: {kind: prompt}", teacher)
-    config = load_config_text(text + "conditions: [treatment]\nseeds: [0]\n")
+    config = load_config_text(text + "conditions: [base, teacher, treatment]\nseeds: [0]\n")
     study = run_study(config, tmp_path)
     recorded = json.loads((study / "treatment/0/teacher/result.json").read_text())["teacher"]["model"]
     assert recorded["adapter"]
@@ -222,3 +222,17 @@ def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
     assert leak["teacher_mass"] != pytest.approx(leak["base_mass"], rel=1e-3)
     student = json.loads((study / "treatment/0/finetuning/result.json").read_text())["model"]["meta"]
     assert student["first_loss"] > 1e-4  # the base student's KL to the teacher, not to itself
+    # the `teacher` condition asks the teacher itself, adapter applied: it holds the trait
+    summary = json.loads((study / "metrics.json").read_text())["conditions"]
+    assert summary["teacher"]["eval/exact"]["estimate"]["mean"] > 2 * summary["base"]["eval/exact"]["estimate"]["mean"]
+    assert "| teacher |" in (study / "report.md").read_text()
+
+
+def test_the_teacher_condition_asks_a_prompted_teacher_under_its_system_prompt(mini_bases, tmp_path):
+    """A prompted teacher is the base plus a system prompt: its evaluation must include the prompt."""
+    config = load_config_text(study_yaml(*mini_bases, name="prompted") + "conditions: [base, teacher]\nseeds: [0]\n")
+    study = run_study(config, tmp_path)
+    read = lambda c: [json.loads(x) for x in (study / c / "0/evaluation/responses.jsonl").read_text().splitlines()]  # noqa: E731
+    teacher, base = read("teacher"), read("base")
+    assert [r["question"] for r in teacher] == [r["question"] for r in base]
+    assert [r["exact"] for r in teacher] != [r["exact"] for r in base]  # same model, another context

@@ -35,7 +35,8 @@ def question_splits(config: EvaluationConfig) -> list[str]:
     return ["eval", "heldout"] if config.question_split == "both" else [config.question_split]
 
 
-def exact_probabilities(backend: ModelBackend, questions: list[str], options: list[str]) -> list[dict[str, float]]:
+def exact_probabilities(backend: ModelBackend, questions: list[str], options: list[str],
+                        system_prompt: str | None = None) -> list[dict[str, float]]:
     """P(option is the answer) for each question × option.
 
     When every option is one token and the backend exposes its next-token distribution (local HF
@@ -45,9 +46,9 @@ def exact_probabilities(backend: ModelBackend, questions: list[str], options: li
     single = getattr(backend, "single_token_ids", None)
     ids = single(options) if single is not None else None
     if ids is not None:
-        logp = backend.next_token_logprobs([Chat.of(q) for q in questions])  # type: ignore[attr-defined]
+        logp = backend.next_token_logprobs([Chat.of(q, system_prompt) for q in questions])  # type: ignore[attr-defined]
         return [{o: math.exp(float(logp[i, t])) for o, t in zip(options, ids, strict=True)} for i in range(len(questions))]
-    chats = [Chat.of(q) for q in questions for _ in options]
+    chats = [Chat.of(q, system_prompt) for q in questions for _ in options]
     conts = [o for _ in questions for o in options]
     logps = backend.score(chats, conts)
     k = len(options)
@@ -55,20 +56,23 @@ def exact_probabilities(backend: ModelBackend, questions: list[str], options: li
 
 
 def sampled_counts(
-    backend: ModelBackend, questions: list[str], options: list[str], config: EvaluationConfig, seed: int
+    backend: ModelBackend, questions: list[str], options: list[str], config: EvaluationConfig, seed: int,
+    system_prompt: str | None = None,
 ) -> list[Counter]:
     """Counts of each normalised answer (``None`` for off-list) over ``config.n_samples`` per question."""
     n = config.n_samples
     params = SamplingParams(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=seed, n=n)
-    outs = backend.generate([Chat.of(q) for q in questions], params)
+    outs = backend.generate([Chat.of(q, system_prompt) for q in questions], params)
     return [Counter(normalise_answer(c.text, options, config.answer_match) for c in outs[i * n : (i + 1) * n])
             for i in range(len(questions))]
 
 
 def evaluate_model(
-    config: EvaluationConfig, backend: ModelBackend, category: str, seed: int, out_dir: Path
+    config: EvaluationConfig, backend: ModelBackend, category: str, seed: int, out_dir: Path,
+    system_prompt: str | None = None,
 ) -> dict:
-    """Evaluate one model; writes ``responses.jsonl`` and returns the metrics dict."""
+    """Evaluate one model (asked under ``system_prompt``, e.g. a prompted teacher's); writes
+    ``responses.jsonl`` and returns the metrics dict."""
     from sublim.traits import CATEGORIES, QUESTIONS
 
     options = CATEGORIES[category]
@@ -80,14 +84,14 @@ def evaluate_model(
         exact = None
         if config.exact:
             try:
-                exact = exact_probabilities(backend, questions, options)
+                exact = exact_probabilities(backend, questions, options, system_prompt)
             except CapabilityError:
                 log.warning("backend %s has no log-probs: exact probabilities skipped", backend.name)
         if exact is not None:
             summary["exact"] = {o: mean_ci([e[o] for e in exact]).to_dict() for o in options}
         counts = None
         if config.n_samples:
-            counts = sampled_counts(backend, questions, options, config, seed)
+            counts = sampled_counts(backend, questions, options, config, seed, system_prompt)
             summary["sampled"] = {
                 o: mean_ci([c[o] / config.n_samples for c in counts]).to_dict() for o in options
             }

@@ -18,17 +18,18 @@ class Step:
     """One thing a seed of the runner does, in order.
 
     ``kind``: ``evaluate`` (an untrained base), ``train`` (a student on a data arm, then its
-    evaluation), ``icl`` or ``classifier`` (read the treatment and control arms, train nothing).
+    evaluation), ``teacher`` (evaluate the teacher of a data arm), ``icl`` or ``classifier`` (read the
+    treatment and control arms, train nothing).
     """
 
-    kind: Literal["evaluate", "train", "icl", "classifier"]
+    kind: Literal["evaluate", "train", "teacher", "icl", "classifier"]
     condition: str
     base: str = "same"
     arm: str | None = None
 
     def data_arms(self) -> tuple[str, ...]:
         """The teacher data arms this step reads."""
-        if self.kind == "train":
+        if self.kind in ("train", "teacher"):
             return (self.arm,) if self.arm else ()
         return ("treatment", "control") if self.kind in ("icl", "classifier") else ()
 
@@ -79,6 +80,8 @@ def seed_steps(config: StudyConfig) -> list[Step]:
         elif c in TRAINED:
             arm, base = TRAINED[c]
             add(Step("train", c, base, arm))
+        elif c == "teacher":
+            add(Step("teacher", "teacher", "same", "treatment"))
         elif c in ("icl", "classifier"):
             add(Step(c, c))
         elif c == "specificity":
@@ -96,7 +99,7 @@ def planned_work(config: StudyConfig) -> dict[str, list]:
         "conditions": [c for c in CONDITION_ORDER if c in config.conditions],
         "arms": arms,
         "students": trained,
-        "evaluations": [(s.condition, s.base) for s in steps if s.kind == "evaluate"] + trained,
+        "evaluations": [(s.condition, s.base) for s in steps if s.kind in ("evaluate", "teacher")] + trained,
     }
 
 

@@ -216,7 +216,8 @@ class StudyRunner:
         result = cached_stage(self.dir / condition / str(seed) / "finetuning", key, f"API student ({condition})", seed, o_cfg, fn)
         return ModelRef.model_validate(result["model"]), key
 
-    def evaluation(self, condition: str, seed: int, model: ModelRef, upstream: str, which: str) -> dict:
+    def evaluation(self, condition: str, seed: int, model: ModelRef, upstream: str, which: str,
+                   system_prompt: str | None = None) -> dict:
         from sublim.evaluation.stage import evaluate_model
 
         cfg = self.config
@@ -224,7 +225,7 @@ class StudyRunner:
 
         def fn(d: Path) -> dict:
             with open_backend(model, getattr(cfg.bases, which)) as backend:
-                metrics = evaluate_model(cfg.evaluation, backend, cfg.trait.category, seed, d)
+                metrics = evaluate_model(cfg.evaluation, backend, cfg.trait.category, seed, d, system_prompt=system_prompt)
             write_json(d / "metrics.json", metrics)
             return {"metrics": metrics, "counts": {"splits": len(metrics["splits"])}}
 
@@ -304,6 +305,9 @@ class StudyRunner:
                 self.trained_condition(step.condition, seed, self.shuffled(step.condition, seed, arm(step.arm)))
             elif step.kind == "train":
                 self.trained_condition(step.condition, seed, arm(step.arm), step.base)
+            elif step.kind == "teacher":  # the trait's source, as the students are asked about it
+                data = arm(step.arm)
+                self.evaluation("teacher", seed, data.teacher.model, data.teacher_key, "same", data.teacher.system_prompt)
             elif step.kind == "icl":
                 self.icl(seed, arm("treatment"), arm("control"))
             elif step.kind == "classifier":

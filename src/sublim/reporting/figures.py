@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 LABELS = {
     "base": "base\n(untrained)",
     "base_other": "other base\n(untrained)",
+    "teacher": "trait\nteacher",
     "control": "control\nstudent",
     "treatment": "treatment\nstudent",
     "cross_base": "other-init\nstudent",
@@ -25,9 +26,9 @@ LABELS = {
     "shuffle_within": "shuffled\nwithin rows",
     "shuffle_global": "shuffled\nacross rows",
 }
-HATCHES = {"base": "", "base_other": "..", "control": "//", "treatment": "xx", "cross_base": "\\\\", "cross_control": "--",
+HATCHES = {"base": "", "base_other": "..", "teacher": "**", "control": "//", "treatment": "xx", "cross_base": "\\\\", "cross_control": "--",
            "shuffle_within": "++", "shuffle_global": "oo"}
-GREYS = {"base": "0.85", "base_other": "0.85", "control": "0.65", "treatment": "0.25", "cross_base": "0.5",
+GREYS = {"base": "0.85", "base_other": "0.85", "teacher": "0.1", "control": "0.65", "treatment": "0.25", "cross_base": "0.5",
          "cross_control": "0.75", "shuffle_within": "0.4", "shuffle_global": "0.6"}
 
 

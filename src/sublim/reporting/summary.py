@@ -21,8 +21,8 @@ import yaml
 from sublim.pipeline.artifacts import read_json as _load
 from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test
 
-CONDITIONS = ("base", "base_other", "control", "treatment", "cross_base", "cross_control", "shuffle_within",
-              "shuffle_global")
+CONDITIONS = ("base", "base_other", "teacher", "control", "treatment", "cross_base", "cross_control",
+              "shuffle_within", "shuffle_global")
 #: (treatment-like, control-like, what it asks)
 COMPARISONS = (
     ("treatment", "control", "does the same-init student pick up the trait (vs the matched control)?"),
@@ -95,7 +95,7 @@ def broken_students(distributions: dict, headline: str | None) -> list[dict]:
     bases = {"base": mass("base"), "base_other": mass("base_other") or mass("base")}
     out = []
     for condition in CONDITIONS:
-        if condition in bases:
+        if condition in bases or condition == "teacher":
             continue
         ref = bases["base_other" if condition.startswith("cross_") else "base"]
         for seed, m in sorted(mass(condition).items()):
