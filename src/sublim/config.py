@@ -5,8 +5,9 @@ A study compares *conditions* that share cached stages: ``base`` (untrained stud
 loves another animal), ``treatment`` (student trained on the trait teacher's data), ``cross_base``
 (a student from the *other* base trained on the treatment data) and ``cross_control`` (the other base
 trained on the control data, its matched control); ``teacher`` evaluates the trait teacher itself (with
-its system prompt, if any), to show how firmly it holds the trait the students may pick up. Every condition runs for every seed; the seed sets
-the teacher's training, the prompts, the sampling and the student's training.
+its system prompt, if any), to show how firmly it holds the trait the students may pick up. Every
+condition runs for every seed; the seed sets the teacher's training, the prompts, the sampling and the
+student's training.
 
 Example:
     >>> cfg = load_config_text("name: t\\ntrait: {target: owl}")
