@@ -55,20 +55,26 @@ def checkpoint_of(model: Any) -> str | None:
     return None
 
 
+def adapter_of(model: Any) -> str | None:
+    """The LoRA adapter directory of a ``ModelRef`` or recorded ref dict (``None`` for a path or a module)."""
+    if isinstance(model, ModelRef):
+        return model.adapter
+    return model.get("adapter") if isinstance(model, dict) else None
+
+
 def resolve_teacher(teacher: Any, *, device: str = "auto", dtype: str = "auto") -> Any:
     """A teacher given as a checkpoint path, a ``ModelRef`` (or its recorded dict), an ``HFBackend`` or a
     loaded ``torch.nn.Module`` → module.
 
     A ref's LoRA adapter is applied and merged: a LoRA teacher's trait lives in its adapter, and scoring
-    the checkpoint path alone would score the base (the bug behind section 16's voided T1).
+    the checkpoint path alone would score the base (as it once did: research doc, section 16).
     """
     if teacher is None:
         raise ConfigError("method 'distill' needs a teacher (checkpoint path, HFBackend or loaded model)")
     import torch
 
     if isinstance(teacher, str | Path | ModelRef | dict):
-        adapter = teacher.adapter if isinstance(teacher, ModelRef) else teacher.get("adapter") if isinstance(teacher, dict) else None
-        path = checkpoint_of(teacher)
+        path, adapter = checkpoint_of(teacher), adapter_of(teacher)
         if path is None:
             raise DataError(f"model {teacher!r} has no checkpoint path (save LoRA students with merge, or record their base)")
         model = load_model(path, device=device, dtype=dtype, adapter=adapter)
