@@ -31,12 +31,18 @@ from sublim.finetuning.config import FinetuneConfig
 from sublim.records import DatasetRow
 
 
-def weight_delta(model: str | Path | Any, reference: str | Path | Any) -> dict[str, Any]:
-    """``θ_model − θ_reference`` by parameter name (a name missing in the reference counts as 0)."""
+def load_merged(ref: Any) -> Any:
+    """A model (path, ``ModelRef``, the ref dict a stage records, or a loaded module) → CPU fp32 module,
+    adapter merged. The diagnostics' one loader: a module already loaded is reused, so a caller can load a
+    shared base or reference once."""
     from sublim.finetuning.distill import resolve_teacher
 
-    a = resolve_teacher(model, device="cpu", dtype="float32")
-    b = resolve_teacher(reference, device="cpu", dtype="float32")
+    return resolve_teacher(ref, device="cpu", dtype="float32")
+
+
+def weight_delta(model: str | Path | Any, reference: str | Path | Any) -> dict[str, Any]:
+    """``θ_model − θ_reference`` by parameter name (a name missing in the reference counts as 0)."""
+    a, b = load_merged(model), load_merged(reference)
     ref = dict(b.named_parameters())
     out = {}
     for name, p in a.named_parameters():

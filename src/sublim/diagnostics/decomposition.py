@@ -28,17 +28,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sublim.diagnostics.alignment import load_merged
+
 PARTS = ("student", "along", "orthogonal")
-
-
-def load_merged(ref: Any) -> Any:
-    """A model ref (``{"path", "adapter"}`` as stages record it, or a path) → CPU fp32 module, adapter merged.
-
-    A module already loaded is returned as is, so a caller can load a shared base or reference once.
-    """
-    from sublim.finetuning.distill import resolve_teacher
-
-    return resolve_teacher(ref, device="cpu", dtype="float32")
 
 
 def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, float]:

@@ -57,12 +57,6 @@ class DivergenceStats:
         return out
 
 
-def _as_model(model: Any) -> Any:
-    from sublim.finetuning.distill import resolve_teacher
-
-    return resolve_teacher(model, device="cpu", dtype="float32")
-
-
 def divergence_stats(teacher: Any, base: Any, rows: Sequence[DatasetRow], *, tokenizer: Any = None,
                      vocab: Literal["numbers", "full"] = "numbers", max_seq_len: int = 500,
                      batch_size: int = 64) -> DivergenceStats:
@@ -78,13 +72,14 @@ def divergence_stats(teacher: Any, base: Any, rows: Sequence[DatasetRow], *, tok
     import torch
 
     from sublim.backends.hf import load_tokenizer
+    from sublim.diagnostics.alignment import load_merged
     from sublim.finetuning.data import collate, predicting_positions, tokenize_rows
     from sublim.finetuning.distill import checkpoint_of, vocab_ids_for
 
     tok = tokenizer or getattr(teacher, "tokenizer", None)
     if tok is None:
         tok = load_tokenizer(checkpoint_of(teacher))
-    t_model, b_model = _as_model(teacher), _as_model(base)
+    t_model, b_model = load_merged(teacher), load_merged(base)
     examples = [e for e in tokenize_rows(rows, tok, max_seq_len) if e is not None]
     ids = vocab_ids_for(tok, t_model, vocab)
     n_pos = n_div = 0

@@ -120,7 +120,8 @@ def arm_targets(cfg) -> dict[str, str]:
 
 def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
     """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
-    from sublim.diagnostics.decomposition import load_merged, split_update
+    from sublim.diagnostics.alignment import load_merged
+    from sublim.diagnostics.decomposition import split_update
 
     def model(arm: str, stage: str) -> dict | None:
         r = read_json(study_dir / arm / str(seed) / stage / "result.json")
