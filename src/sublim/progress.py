@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -48,12 +49,15 @@ class _Bar:
 def quiet_libraries() -> None:
     """Silence the libraries' own per-load bars ("Loading weights"), which our stage bars already say,
     and bitsandbytes' warning that a CPU lacks its optional 4-bit kernels (peft imports it whenever it
-    is installed, as the ``galore`` extra does; sublim never uses 4-bit weights).
+    is installed, as the ``galore`` extra does; sublim never uses 4-bit weights), and transformers'
+    deprecation notice for ``is_gradient_checkpointing``, which peft reads on every LoRA model (a
+    library-to-library notice a user can do nothing about).
 
     transformers reads huggingface_hub's switch once, at import; later imports see the variable, an
     earlier one is switched off directly (importing transformers just for this would cost a second).
     """
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging

@@ -104,6 +104,19 @@ def test_lora_on_chosen_layers_adapts_only_those_layers(tiny_llama_dir):
         FinetuneConfig(params="lora", lora={"layers": []})
 
 
+def test_a_lora_student_prints_no_library_deprecation_notice_once_quieted(tiny_llama_dir, recwarn):
+    """peft reads transformers' deprecated ``is_gradient_checkpointing`` on every LoRA model; the notice
+    appeared in every study log and means nothing to a user, so ``quiet_libraries`` drops it."""
+    import warnings
+
+    from sublim.progress import quiet_libraries
+
+    with warnings.catch_warnings():
+        quiet_libraries()
+        make_student(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), FinetuneConfig(params="lora"))
+    assert not [w for w in recwarn if "is_gradient_checkpointing" in str(w.message)]
+
+
 @pytest.mark.parametrize("params", ["full", "lora"])
 def test_lr_scale_trains_matched_layers_at_their_own_rate(tiny_llama_dir, numbers_jsonl, tmp_path, params):
     """Factor 0 leaves layer 1 exactly at the base while layer 0 moves; a bad pattern names the field."""
