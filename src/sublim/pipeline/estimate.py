@@ -35,17 +35,20 @@ MESSAGE_OVERHEAD = 4  # role markers / separators per chat message
 #: assumed share of teacher completions that pass the filter (paper: 23-38% removed for GPT-4.1 nano;
 #: SmolLM2-135M: 3 of 144 samples passed on our prompts)
 KEEP_RATE = {"tiny": 0.95, "smollm2": 0.03, "hf": 0.7, "openai": 0.7}
-#: tokens/s ≈ k / parameters, capped: (k, cap) per (device, work). Rough calibrations: CPU from
-#: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32,
-#: 2 cores; tiny 0.45M: 3.1k / 5.9k). GPU, measured on one H200 with benchmarks/gpu_throughput.py
-#: (bf16, random weights of real shapes, 2026-11): HF generate at batch 64 ~3.0k new tokens/s for
+#: tokens/s ≈ k / parameters, capped: (k, cap) per (device, work). CPU (2 idle cores): k from
+#: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32);
+#: the caps are what the tiny models reach in studies (2026-11: a 10.5k-row distilled full fine-tune
+#: trained at 35k tokens/s on two threads, each of two one-thread seed workers at ~19k; 15k prompts sampled
+#: in 58 s, ~12k tokens/s counted at max_new_tokens) and in benchmarks/cpu_throughput.py (1,000 rows, one
+#: thread: ~7k new tokens/s sampling, 11-20k tokens/s training). GPU, measured on one H200 with
+#: benchmarks/gpu_throughput.py (bf16, random weights of real shapes, 2026-11): HF generate at batch 64 ~3.0k new tokens/s for
 #: Qwen2.5-7B and ~3.6k for 135M-0.5B models (per-step overhead caps small models); LoRA rank 8 at
 #: batch 16 x 128 ~9.3k tokens/s for 7B, 12-21k for 135M-0.5B (LoRA or full). An H100 decodes up to
 #: ~1.4x slower (memory bandwidth). vLLM was not measured (not installable there): ~15k new tokens/s
 #: for 7B is still our guess.
 THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
-    ("cpu", "sample"): (1.5e10, 3_000.0),
-    ("cpu", "train"): (2.4e10, 6_000.0),
+    ("cpu", "sample"): (1.5e10, 15_000.0),
+    ("cpu", "train"): (2.4e10, 30_000.0),
     ("gpu-vllm", "sample"): (1.05e14, 60_000.0),
     ("gpu-hf", "sample"): (2.25e13, 3_600.0),
     ("gpu", "train"): (7.1e13, 15_000.0),
@@ -213,7 +216,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
             line.where = _local_device(params, device)
             # HF generate runs a batch until its longest row ends: at T=1 that is usually max_new_tokens
             padded = out_max if (line.where == "cpu" or sampler == "hf") and out_max else out
-            secs = _seconds(line.where, params, sampler, padded, train, inp)
+            secs = local_seconds(line.where, params, sampler, padded, train, inp)
             load = MODEL_LOAD_S["cpu" if line.where == "cpu" else "gpu-large" if (params or 0) >= 1e9 else "gpu-small"]
             line.hours = None if secs is None else (secs + loads * load) / 3600
         lines.append(line)
@@ -269,7 +272,9 @@ def _dollars(price: ModelPrice, inp: float, out: float, train: float, tuned: boo
     return usd
 
 
-def _seconds(where: str, params: float | None, sampler: str, out: float, train: float, inp: float) -> float | None:
+def local_seconds(where: str, params: float | None, sampler: str, out: float, train: float, inp: float) -> float | None:
+    """Predicted seconds of local work: sampling ``out`` new tokens after ``inp`` prompt tokens, or training
+    on ``train`` tokens (``None`` when the model's size is unknown). Shared with benchmarks/cpu_throughput.py."""
     if out:
         rate = _rate(where, "sample", params, sampler)
         # prompt tokens are processed in parallel: count them at ~10× the decoding rate
