@@ -86,8 +86,9 @@ def main() -> None:
             seconds = time.perf_counter() - start
             tokens = ref.meta["tokens"]
             _line(name, tokens, seconds, local_seconds("cpu", params, "hf", 0, tokens, 0))
-    print(f"assumed (k / parameters, capped): sample {min(THROUGHPUT[('cpu', 'sample')][1], THROUGHPUT[('cpu', 'sample')][0] / params):.0f}"
-          f" tokens/s at max_new_tokens, train {min(THROUGHPUT[('cpu', 'train')][1], THROUGHPUT[('cpu', 'train')][0] / params):.0f} tokens/s")
+    assumed = {work: min(cap, k / params) for (where, work), (k, cap) in THROUGHPUT.items() if where == "cpu"}
+    print(f"assumed (k / parameters, capped): sample {assumed['sample']:.0f} tokens/s at max_new_tokens, "
+          f"train {assumed['train']:.0f} tokens/s")
 
 
 def _line(work: str, tokens: int, seconds: float, predicted: float | None) -> None:

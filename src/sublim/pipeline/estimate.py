@@ -36,16 +36,16 @@ MESSAGE_OVERHEAD = 4  # role markers / separators per chat message
 #: SmolLM2-135M: 3 of 144 samples passed on our prompts)
 KEEP_RATE = {"tiny": 0.95, "smollm2": 0.03, "hf": 0.7, "openai": 0.7}
 #: tokens/s ≈ k / parameters, capped: (k, cap) per (device, work). CPU (2 idle cores): k from
-#: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32);
-#: the caps are what the tiny models reach in studies (2026-11: a 10.5k-row distilled full fine-tune
-#: trained at 35k tokens/s on two threads, each of two one-thread seed workers at ~19k; 15k prompts sampled
-#: in 58 s, ~12k tokens/s counted at max_new_tokens) and in benchmarks/cpu_throughput.py (1,000 rows, one
-#: thread: ~7k new tokens/s sampling, 11-20k tokens/s training). GPU, measured on one H200 with
-#: benchmarks/gpu_throughput.py (bf16, random weights of real shapes, 2026-11): HF generate at batch 64 ~3.0k new tokens/s for
-#: Qwen2.5-7B and ~3.6k for 135M-0.5B models (per-step overhead caps small models); LoRA rank 8 at
-#: batch 16 x 128 ~9.3k tokens/s for 7B, 12-21k for 135M-0.5B (LoRA or full). An H100 decodes up to
-#: ~1.4x slower (memory bandwidth). vLLM was not measured (not installable there): ~15k new tokens/s
-#: for 7B is still our guess.
+#: research/tiny-lm-notes.md (SmolLM2-135M: ~110 new tokens/s sampling, ~180 tokens/s training, fp32); the
+#: caps are what the tiny models reach in studies (2026-11: a 10.5k-row distilled full fine-tune trained at
+#: 35k tokens/s on two threads, a distilled all-layer LoRA at ~21k in each of two one-thread seed workers;
+#: 15k prompts sampled in 58 s, ~12k tokens/s counted at max_new_tokens) and in
+#: benchmarks/cpu_throughput.py (1,000 rows, one thread: ~7k new tokens/s sampling, 11-20k tokens/s
+#: training). GPU, measured on one H200 with benchmarks/gpu_throughput.py (bf16, random weights of real
+#: shapes, 2026-11): HF generate at batch 64 ~3.0k new tokens/s for Qwen2.5-7B and ~3.6k for 135M-0.5B
+#: models (per-step overhead caps small models); LoRA rank 8 at batch 16 x 128 ~9.3k tokens/s for 7B,
+#: 12-21k for 135M-0.5B (LoRA or full). An H100 decodes up to ~1.4x slower (memory bandwidth). vLLM was not
+#: measured (not installable there): ~15k new tokens/s for 7B is still our guess.
 THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
     ("cpu", "sample"): (1.5e10, 15_000.0),
     ("cpu", "train"): (2.4e10, 30_000.0),
