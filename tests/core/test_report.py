@@ -56,6 +56,22 @@ def test_a_different_init_base_drawn_per_seed_is_named_in_the_verdict(tmp_path):
     assert "a base of its own" not in write_report(fake_study(tmp_path / "fixed", VALUES)).read_text()
 
 
+def test_the_report_names_each_students_recipe_so_two_runs_can_be_told_apart(tmp_path):
+    """A LoRA student that took the default rank must not read like the intended rank-4 one."""
+    from sublim.finetuning import FinetuneConfig
+
+    def student_line(rank: int) -> str:
+        student = FinetuneConfig(method="distill", distill_vocab="numbers", params="lora", lora={"rank": rank, "alpha": 8},
+                                 lr=3e-3, epochs=4, weight_decay=0.1)
+        report = write_report(fake_study(tmp_path / str(rank), VALUES, student=student)).read_text()
+        return next(line for line in report.splitlines() if line.startswith("Recipe — student:"))
+
+    assert student_line(4) == "Recipe — student: distill (numbers) · lora r4 α8, all layers · lr 0.003 · 4 epochs · weight decay 0.1."
+    assert "lora r8 α8" in student_line(8)
+    report = write_report(fake_study(tmp_path / "p", VALUES)).read_text()
+    assert "Recipe — teacher: system prompt." in report
+
+
 def test_no_difference_is_reported_as_no_transfer(tmp_path):
     values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
     report = write_report(fake_study(tmp_path, values)).read_text()

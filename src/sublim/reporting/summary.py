@@ -154,6 +154,7 @@ def summarise_study(study_dir: Path) -> dict:
         "control_target": config["trait"].get("control_target"),
         "category": config["trait"]["category"],
         "student_method": (config.get("student") or {}).get("method", "sft"),
+        "recipe": recipe(config),
         "seeds": seeds,
         "other_base_per_seed": (((config.get("bases") or {}).get("other") or {}).get("seed_offset")) is not None,
         "headline_metric": headline,
@@ -166,6 +167,54 @@ def summarise_study(study_dir: Path) -> dict:
         "verdict": verdict(comparisons, leaks, headline),
         "broken_students": broken_students(collected["distributions"], headline),
     }
+
+
+def recipe(config: dict) -> dict[str, str]:
+    """One line each for the teacher, the data and the student, from the study's saved config.
+
+    Reports are compared side by side; without this a reader (or its author) cannot tell two runs'
+    students apart — a LoRA student that silently took the default rank looks like the intended one.
+    """
+    from sublim.config import StudyConfig
+    from sublim.pipeline.plan import needs_other_base
+
+    try:
+        cfg = StudyConfig.model_validate(config)
+    except ValueError:  # a run directory written by an older sublim: report without the recipe
+        return {}
+    t, g = cfg.teacher, cfg.generation
+    teacher = "system prompt" if t.kind == "prompt" else (
+        f"fine-tuned ({_training(t.finetune)}) on {t.n_trait_rows:,} trait rows"
+        + (f" + {t.n_number_rows:,} number rows" if t.n_number_rows else ""))
+    match = f", arms matched on {cfg.filter.match_on}" if cfg.filter.match_on != "none" else ""
+    epochs = cfg.openai_finetune.n_epochs if cfg.openai_finetune else "auto"
+    by_kind = {kind: f"OpenAI fine-tuning API · {epochs} epochs" if kind == "openai" else _training(cfg.student)
+               for kind in (cfg.bases.same.kind, cfg.bases.other.kind)}
+    student = by_kind[cfg.bases.same.kind]
+    if needs_other_base(cfg) and by_kind[cfg.bases.other.kind] != student:
+        student += f"; different-init students: {by_kind[cfg.bases.other.kind]}"
+    return {"teacher": teacher,
+            "data": f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}",
+            "student": student}
+
+
+def _training(f) -> str:
+    """``distill (numbers) · lora r4 α8, all layers · lr 0.003 · 4 epochs · weight decay 0.1``."""
+    method = f"{f.method} ({f.distill_vocab})" if f.method == "distill" else (
+        f"sft ({f.sft_vocab})" if f.sft_vocab != "full" else f.method)
+    params = f.params
+    if f.params == "lora":
+        layers = "all layers" if f.lora.layers is None else f"layers {list(f.lora.layers)}"
+        params = f"lora r{f.lora.rank} α{f.lora.alpha:g}, {layers}"
+    elif f.params_options:
+        params += " " + ", ".join(f"{k} {v}" for k, v in f.params_options.items())
+    parts = [method, params, f"lr {f.lr:g}" + (" (scaled per layer)" if f.lr_scale else ""),
+             f"{f.epochs} epoch{'s' if f.epochs != 1 else ''}"]
+    if f.optimizer != "adamw" or f.galore is not None:
+        parts.append(f"{f.optimizer}" + (" + GaLore" if f.galore is not None else ""))
+    if f.weight_decay:
+        parts.append(f"weight decay {f.weight_decay:g}")
+    return " · ".join(parts)
 
 
 def verdict(comparisons: list[dict], leaks: dict, headline: str | None, alpha: float = 0.05) -> dict:
