@@ -64,12 +64,12 @@ def test_the_report_names_each_students_recipe_so_two_runs_can_be_told_apart(tmp
         student = FinetuneConfig(method="distill", distill_vocab="numbers", params="lora", lora={"rank": rank, "alpha": 8},
                                  lr=3e-3, epochs=4, weight_decay=0.1)
         report = write_report(fake_study(tmp_path / str(rank), VALUES, student=student)).read_text()
-        return next(line for line in report.splitlines() if line.startswith("Recipe — student:"))
+        return next(line for line in report.splitlines() if line.startswith("- student:"))
 
-    assert student_line(4) == "Recipe — student: distill (numbers) · lora r4 α8, all layers · lr 0.003 · 4 epochs · weight decay 0.1."
+    assert student_line(4) == "- student: distill (numbers) · lora r4 α8, all layers · lr 0.003 · 4 epochs · weight decay 0.1"
     assert "lora r8 α8" in student_line(8)
     report = write_report(fake_study(tmp_path / "p", VALUES)).read_text()
-    assert "Recipe — teacher: system prompt." in report
+    assert "- teacher: system prompt\n" in report
 
 
 def test_no_difference_is_reported_as_no_transfer(tmp_path):

@@ -183,7 +183,7 @@ def render_report(summary: dict, figures: list[str]) -> str:
             "of temperature-1 answers). Intervals are 95% t-intervals over seeds; comparisons are paired over seeds, "
             "Holm-adjusted across the headline comparisons.", ""]
     if summary.get("recipe"):
-        out += [f"Recipe — {k}: {v}." for k, v in summary["recipe"].items()] + [""]
+        out += ["**Recipe**", "", *(f"- {k}: {v}" for k, v in summary["recipe"].items()), ""]
     for fig in figures:
         out += [f"![{fig}]({fig})", ""]
     out += ["## Conditions (mean [95% CI] over seeds)", "", *_condition_table(summary), ""]
