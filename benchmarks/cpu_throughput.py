@@ -37,7 +37,7 @@ from sublim.config import GenerationConfig, ModelSpec
 from sublim.finetuning.config import FinetuneConfig
 from sublim.finetuning.trainer import finetune
 from sublim.generation.stage import generate_samples
-from sublim.pipeline.estimate import THROUGHPUT, local_seconds, model_params
+from sublim.pipeline.estimate import local_rate, local_seconds, model_params
 from sublim.progress import quiet_libraries
 from sublim.teacher.stage import TeacherRef
 
@@ -58,7 +58,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     quiet_libraries()
     spec = ModelSpec(kind="tiny", preset="organism-a")
-    base = resolve_model(spec).path
+    ref = resolve_model(spec)
+    base = ref.path
     params = model_params(spec)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.2f}; tiny organism-a (~{params / 1e6:.2f}M parameters)")
@@ -68,7 +69,7 @@ def main() -> None:
         samples = Path(tmp, "samples.jsonl")
         backend = HFBackend(base)
         start = time.perf_counter()
-        generate_samples(gen, TeacherRef(model=resolve_model(spec)), backend, 0, samples)
+        generate_samples(gen, TeacherRef(model=ref), backend, 0, samples)
         seconds = time.perf_counter() - start
         rows = [json.loads(line) for line in samples.read_text().splitlines()]
         tok = backend.tokenizer
@@ -86,9 +87,8 @@ def main() -> None:
             seconds = time.perf_counter() - start
             tokens = ref.meta["tokens"]
             _line(name, tokens, seconds, local_seconds("cpu", params, "hf", 0, tokens, 0))
-    assumed = {work: min(cap, k / params) for (where, work), (k, cap) in THROUGHPUT.items() if where == "cpu"}
-    print(f"assumed (k / parameters, capped): sample {assumed['sample']:.0f} tokens/s at max_new_tokens, "
-          f"train {assumed['train']:.0f} tokens/s")
+    print(f"assumed: sample {local_rate('cpu', 'sample', params, 'hf'):.0f} tokens/s at max_new_tokens, "
+          f"train {local_rate('cpu', 'train', params, 'hf'):.0f} tokens/s")
 
 
 def _line(work: str, tokens: int, seconds: float, predicted: float | None) -> None:

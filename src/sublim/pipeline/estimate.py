@@ -146,7 +146,8 @@ def _local_device(params: float | None, device: str) -> str:
     return "gpu" if torch.cuda.is_available() or (params or 0) >= 1e9 else "cpu"
 
 
-def _rate(where: str, work: str, params: float | None, sampler: str) -> float | None:
+def local_rate(where: str, work: str, params: float | None, sampler: str) -> float | None:
+    """Assumed tokens/s of ``work`` ("sample" or "train") on ``where`` ("cpu" or "gpu") from ``THROUGHPUT``."""
     if params is None:
         return None
     key = (where if where == "cpu" else f"gpu-{sampler}", work) if work == "sample" else (where, work)
@@ -276,10 +277,10 @@ def local_seconds(where: str, params: float | None, sampler: str, out: float, tr
     """Predicted seconds of local work: sampling ``out`` new tokens after ``inp`` prompt tokens, or training
     on ``train`` tokens (``None`` when the model's size is unknown). Shared with benchmarks/cpu_throughput.py."""
     if out:
-        rate = _rate(where, "sample", params, sampler)
+        rate = local_rate(where, "sample", params, sampler)
         # prompt tokens are processed in parallel: count them at ~10× the decoding rate
         return None if rate is None else out / rate + inp / (10 * rate)
-    rate = _rate(where, "train", params, sampler)
+    rate = local_rate(where, "train", params, sampler)
     return None if rate is None else train / rate
 
 
