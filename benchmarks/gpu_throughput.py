@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from sublim.pipeline.estimate import THROUGHPUT
+from sublim.pipeline.estimate import local_rate
 
 # (family, hidden, layers, heads, kv_heads, intermediate, vocab): the published configs' shapes
 SHAPES = {
@@ -115,14 +115,13 @@ def main() -> None:
     for shape in args.shapes.split(","):
         model = build(shape)
         n = sum(p.numel() for p in model.parameters())
-        rows = [("sample (hf)", sample_rate(model), THROUGHPUT[("gpu-hf", "sample")]),
-                ("train lora", train_rate(model, lora=True), THROUGHPUT[("gpu", "train")])]
+        rows = [("sample (hf)", sample_rate(model), "sample"), ("train lora", train_rate(model, lora=True), "train")]
         if n < 1e9:
             del model
             torch.cuda.empty_cache()
-            rows.append(("train full", train_rate(build(shape), lora=False), THROUGHPUT[("gpu", "train")]))
-        for work, rate, (k, cap) in rows:
-            assumed = min(cap, k / n)
+            rows.append(("train full", train_rate(build(shape), lora=False), "train"))
+        for work, rate, kind in rows:
+            assumed = local_rate("gpu", kind, n, "hf")
             print(f"{shape:14} {n / 1e9:6.2f}B {work:12} {rate:10.0f} {assumed:9.0f} {rate / assumed:6.2f}",
                   flush=True)
         torch.cuda.empty_cache()
