@@ -9,8 +9,8 @@ runs):
 * sampling number continuations with the HF backend (``generation.batch_size`` rows per call, the
   organism's sampling settings);
 * one epoch of student training on those rows with ``finetune``: number-vocabulary distillation of a
-  full fine-tune and of an all-layer rank-4 LoRA (the base serves as the teacher), and token-level SFT of
-  a full fine-tune.
+  full fine-tune, of an all-layer rank-4 LoRA and of a steering vector (the base serves as the teacher),
+  and token-level SFT of a full fine-tune and of a steering vector (the organism's teachers).
 
 For each it prints the measured seconds next to the seconds ``sublim estimate`` predicts for the same
 tokens (ratio predicted / measured: above 1, the estimate is pessimistic). The load average is printed
@@ -46,6 +46,9 @@ STUDENTS = {
     "distill lora": dict(method="distill", distill_vocab="numbers", params="lora", lora={"rank": 4, "alpha": 8},
                          lr=3e-3),
     "sft full": dict(method="sft", params="full", lr=3e-4),
+    "distill vector": dict(method="distill", distill_vocab="numbers", params="steering_vector",
+                           params_options={"layer": 1}, lr=0.1),
+    "sft vector": dict(method="sft", params="steering_vector", params_options={"layer": 1, "init_std": 1.0}, lr=3e-2),
 }
 
 
@@ -86,7 +89,7 @@ def main() -> None:
                            teacher=base if config.method == "distill" else None, progress=False)
             seconds = time.perf_counter() - start
             tokens = ref.meta["tokens"]
-            _line(name, tokens, seconds, local_seconds("cpu", params, "hf", 0, tokens, 0))
+            _line(name, tokens, seconds, local_seconds("cpu", params, "hf", 0, tokens, 0, config))
     print(f"assumed: sample {local_rate('cpu', 'sample', params, 'hf'):.0f} tokens/s at max_new_tokens, "
           f"train {local_rate('cpu', 'train', params, 'hf'):.0f} tokens/s")
 

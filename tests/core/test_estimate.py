@@ -9,7 +9,14 @@ from typer.testing import CliRunner
 
 from sublim.cli import app
 from sublim.config import ModelSpec, load_config_text
-from sublim.pipeline.estimate import approx_tokens, estimate_study, model_params, render_estimate
+from sublim.finetuning.config import FinetuneConfig
+from sublim.pipeline.estimate import (
+    approx_tokens,
+    estimate_study,
+    local_seconds,
+    model_params,
+    render_estimate,
+)
 from sublim.pipeline.plan import plan_counts
 from sublim.pipeline.pricing import PriceTable
 
@@ -130,3 +137,31 @@ def test_cli_asks_above_the_threshold(tmp_path):
     dry = runner.invoke(app, ["run", str(path), "--dry-run"])
     assert dry.exit_code == 0 and "cost estimate for study est" in dry.output
     assert math.isfinite(float(cheap.output.split("total: $")[1].split()[0].replace(",", "")))
+
+
+def test_cpu_hours_follow_what_the_student_trains():
+    """On the CPU a vector student or SFT (no teacher pass) trains faster than a distilled full fine-tune;
+    the estimate says so, and leaves a GPU's estimate alone (not measured there)."""
+    text = """
+name: speed
+trait: {target: owl}
+bases: {same: {kind: tiny, preset: organism-a}}
+generation: {n_prompts: 1000}
+student: {method: distill, distill_vocab: numbers, params: full}
+seeds: [0, 1]
+conditions: [base, control, treatment]
+"""
+    def student_hours(device="cpu", **fields):
+        config = load_config_text(text)
+        config = config.model_copy(update={"student": config.student.model_copy(update=fields)})
+        return sum(x.hours for x in estimate_study(config, device=device).lines if x.stage.startswith("students"))
+
+    full = student_hours()
+    assert student_hours(params="steering_vector") < student_hours(params="lora") < full
+    assert student_hours(method="sft") < full
+    assert student_hours("gpu", params="steering_vector") == pytest.approx(student_hours("gpu"))
+    # the training part alone (no model loads): factors multiply
+    def seconds(where="cpu", method="distill", **fields):
+        return local_seconds(where, 4.5e5, "hf", 0, 1e6, 0, FinetuneConfig(method=method, **fields))
+    assert seconds(method="sft", params="steering_vector") == pytest.approx(seconds() / (2.0 * 2.5))
+    assert seconds("gpu", method="sft") == seconds("gpu")

@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sublim.config import ModelSpec, StudyConfig
+from sublim.finetuning.config import FinetuneConfig
 from sublim.pipeline.plan import plan_counts
 from sublim.pipeline.pricing import ModelPrice, PriceTable
 
@@ -53,6 +54,13 @@ THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
     ("gpu-hf", "sample"): (2.25e13, 3_600.0),
     ("gpu", "train"): (7.1e13, 15_000.0),
 }
+#: CPU training speed relative to number-vocabulary distillation of a full fine-tune (what the CPU cap above
+#: was calibrated on), per factor, multiplied: SFT needs no teacher forward pass; an adapter or a vector
+#: student computes few weight gradients and keeps little optimiser state. Measured on the tiny base with
+#: benchmarks/cpu_throughput.py (one thread, 2026-11; rounded down): SFT 2.2-2.4x, steering vector 2.6-2.9x
+#: (norm gains, similar in size, assumed equal); LoRA r4 1.2x in studies' seed workers (1.5-1.6x in the
+#: benchmark). GPUs: not measured, factor 1.
+CPU_TRAIN_SPEEDUP = {"sft": 2.0, "lora": 1.2, "steering_vector": 2.5, "norm_gains": 2.5}
 #: seconds per stage that loads a model (weights, vLLM engine start-up): CPU, GPU small (<1B), GPU large
 MODEL_LOAD_S = {"cpu": 5.0, "gpu-small": 15.0, "gpu-large": 90.0}
 
@@ -200,7 +208,8 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
     api_epochs = _api_epochs(config, prices)
 
     def add(stage: str, spec: ModelSpec, *, samples: int = 0, inp: float = 0, out: float = 0, train: float = 0,
-            rows: int = 0, tuned: bool = False, loads: int = 0, out_max: float = 0) -> None:
+            rows: int = 0, tuned: bool = False, loads: int = 0, out_max: float = 0,
+            tune: FinetuneConfig | None = None) -> None:
         if samples == 0 and train == 0:
             return
         label = model_label(spec) + (" (fine-tuned)" if tuned else "")
@@ -217,7 +226,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
             line.where = _local_device(params, device)
             # HF generate runs a batch until its longest row ends: at T=1 that is usually max_new_tokens
             padded = out_max if (line.where == "cpu" or sampler == "hf") and out_max else out
-            secs = local_seconds(line.where, params, sampler, padded, train, inp)
+            secs = local_seconds(line.where, params, sampler, padded, train, inp, tune)
             load = MODEL_LOAD_S["cpu" if line.where == "cpu" else "gpu-large" if (params or 0) >= 1e9 else "gpu-small"]
             line.hours = None if secs is None else (secs + loads * load) / 3600
         lines.append(line)
@@ -227,7 +236,8 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         epochs = api_epochs if same.kind == "openai" else config.teacher.finetune.epochs
         rows = c["teacher_rows_per_teacher"]
         add("teacher fine-tuning", same, rows=rows * epochs * c["teachers_trained"],
-            train=c["teachers_trained"] * rows * size.trait_row * epochs, loads=c["teachers_trained"])
+            train=c["teachers_trained"] * rows * size.trait_row * epochs, loads=c["teachers_trained"],
+            tune=config.teacher.finetune)
     n = c["samples_generated"]
     system = size.system if config.teacher.kind == "prompt" else 0
     add("teacher samples", same, samples=n, inp=n * (size.user + system), out=n * size.completion,
@@ -240,7 +250,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         students = c["students_by_base"][which]
         epochs = api_epochs if spec.kind == "openai" else config.student.epochs
         add(f"students ({which} base)", spec, rows=students * rows * epochs,
-            train=students * rows * row_tokens * epochs, loads=students)
+            train=students * rows * row_tokens * epochs, loads=students, tune=config.student)
     per_model = c["eval_questions"] * config.evaluation.n_samples
     for which, spec in (("same", same), ("other", other)):
         models = c["models_evaluated_by_base"][which]
@@ -273,14 +283,18 @@ def _dollars(price: ModelPrice, inp: float, out: float, train: float, tuned: boo
     return usd
 
 
-def local_seconds(where: str, params: float | None, sampler: str, out: float, train: float, inp: float) -> float | None:
+def local_seconds(where: str, params: float | None, sampler: str, out: float, train: float, inp: float,
+                  tune: FinetuneConfig | None = None) -> float | None:
     """Predicted seconds of local work: sampling ``out`` new tokens after ``inp`` prompt tokens, or training
-    on ``train`` tokens (``None`` when the model's size is unknown). Shared with benchmarks/cpu_throughput.py."""
+    on ``train`` tokens with ``tune`` (``None`` when the model's size is unknown). Shared with
+    benchmarks/cpu_throughput.py."""
     if out:
         rate = local_rate(where, "sample", params, sampler)
         # prompt tokens are processed in parallel: count them at ~10× the decoding rate
         return None if rate is None else out / rate + inp / (10 * rate)
     rate = local_rate(where, "train", params, sampler)
+    if rate is not None and where == "cpu" and tune is not None:
+        rate *= CPU_TRAIN_SPEEDUP.get(tune.method, 1.0) * CPU_TRAIN_SPEEDUP.get(tune.params, 1.0)
     return None if rate is None else train / rate
 
 
