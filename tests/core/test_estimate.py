@@ -165,3 +165,21 @@ conditions: [base, control, treatment]
         return local_seconds(where, 4.5e5, "hf", 0, 1e6, 0, FinetuneConfig(method=method, **fields))
     assert seconds(method="sft", params="steering_vector") == pytest.approx(seconds() / (2.0 * 2.5))
     assert seconds("gpu", method="sft") == seconds("gpu")
+
+
+def test_a_teachers_number_rows_are_sampled_from_the_base_first():
+    """A fine-tuned teacher with ``n_number_rows`` costs the base's sampling of those rows, per teacher."""
+    text = """
+name: rows
+trait: {target: owl, control_target: eagle}
+bases: {same: {kind: tiny, preset: organism-a}}
+teacher: {kind: finetuned, n_trait_rows: 960, n_number_rows: 500, finetune: {params: lora}}
+generation: {n_prompts: 100}
+seeds: [0, 1, 2]
+conditions: [base, control, treatment]
+"""
+    config = load_config_text(text)
+    rows = by_stage(estimate_study(config, device="cpu"), "teacher number rows")
+    assert [(x.count, x.model) for x in rows] == [(3 * 2 * 500, "tiny/organism-a")] and rows[0].hours > 0
+    assert by_stage(estimate_study(load_config_text(text.replace("n_number_rows: 500", "n_number_rows: 0")),
+                                   device="cpu"), "teacher number rows") == []
