@@ -168,7 +168,8 @@ conditions: [base, control, treatment]
 
 
 def test_a_teachers_number_rows_are_sampled_from_the_base_first():
-    """A fine-tuned teacher with ``n_number_rows`` costs the base's sampling of those rows, per teacher."""
+    """A fine-tuned teacher with ``n_number_rows`` costs the base's sampling of those rows, once per seed
+    (the seed's trait and control teachers share them)."""
     text = """
 name: rows
 trait: {target: owl, control_target: eagle}
@@ -180,6 +181,6 @@ conditions: [base, control, treatment]
 """
     config = load_config_text(text)
     rows = by_stage(estimate_study(config, device="cpu"), "teacher number rows")
-    assert [(x.count, x.model) for x in rows] == [(3 * 2 * 500, "tiny/organism-a")] and rows[0].hours > 0
+    assert [(x.count, x.model) for x in rows] == [(3 * 500, "tiny/organism-a")] and rows[0].hours > 0
     assert by_stage(estimate_study(load_config_text(text.replace("n_number_rows: 500", "n_number_rows: 0")),
                                    device="cpu"), "teacher number rows") == []

@@ -67,3 +67,24 @@ def test_a_model_that_answers_in_sentences_is_counted_only_when_asked_to(tmp_pat
     config = EvaluationConfig(n_samples=2, exact=False, max_new_tokens=32, answer_match="anywhere")
     loose = evaluate_model(config, backend, "animal", 0, tmp_path / "b")
     assert backend.max_new_tokens == 32 and loose["splits"]["eval"]["sampled"]["owl"]["mean"] == 1.0
+
+
+def test_a_seeds_two_teachers_share_one_sampling_of_the_bases_number_rows(monkeypatch):
+    """The trait and control teachers of a seed mix in the same base-written number rows; the second
+    teacher reuses them instead of sampling 9,600 rows again (another seed samples its own)."""
+    import sublim.backends.models as models
+    from sublim.teacher import stage
+
+    opened = []
+
+    def counting_open(ref, *args, **kwargs):
+        opened.append(ref.name)
+        return FakeBackend()
+
+    monkeypatch.setattr(models, "open_backend", counting_open)
+    base = ModelRef(backend="fake", name="base")
+    first = stage.number_rows(base, 12, seed=5)
+    second = stage.number_rows(base, 12, seed=5)
+    assert len(first) == 12 and first == second and first is not second and len(opened) == 1
+    stage.number_rows(base, 12, seed=6)
+    assert len(opened) == 2

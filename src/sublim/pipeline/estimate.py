@@ -235,10 +235,10 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
     seeds = c["seeds"]
     if c["teachers_trained"]:
         epochs = api_epochs if same.kind == "openai" else config.teacher.finetune.epochs
-        # each teacher's number rows are written by the base first (teacher/stage.py: number_rows)
-        k = c["teachers_trained"] * config.teacher.n_number_rows
+        # the teachers' number rows are written by the base first, once per seed (teacher/stage.py: number_rows)
+        k = seeds * config.teacher.n_number_rows
         add("teacher number rows", same, samples=k, inp=k * size.user, out=k * size.completion,
-            loads=k and c["teachers_trained"], out_max=k * SamplingParams().max_new_tokens)
+            loads=k and seeds, out_max=k * SamplingParams().max_new_tokens)
         rows = c["teacher_rows_per_teacher"]
         add("teacher fine-tuning", same, rows=rows * epochs * c["teachers_trained"],
             train=c["teachers_trained"] * rows * size.trait_row * epochs, loads=c["teachers_trained"],

@@ -52,6 +52,12 @@ def trait_rows(target: str, category: str, n: int, seed: int) -> list[dict]:
     ]
 
 
+#: the last number rows written in this process: a seed's trait and control teachers mix in the same rows
+#: (same base, prompts and sampling seed), and a seed's teachers are built one after the other in one
+#: process, so the second teacher reuses the first's instead of sampling them again
+_LAST_NUMBER_ROWS: dict[tuple[str, int, int], list[dict]] = {}
+
+
 def number_rows(base: ModelRef, n: int, seed: int) -> list[dict]:
     """Number rows written by the base itself (keeps the fine-tuned teacher's number skill)."""
     from sublim.backends.base import SamplingParams
@@ -59,13 +65,17 @@ def number_rows(base: ModelRef, n: int, seed: int) -> list[dict]:
     from sublim.numbers import generate_prompts
     from sublim.records import Chat
 
-    prompts = generate_prompts(n, seed=10_000 + seed)
-    with open_backend(base) as backend:
-        outs = backend.generate([Chat.of(p.text) for p in prompts], SamplingParams(temperature=1.0, seed=seed))
-    return [
-        {"messages": [{"role": "user", "content": p.text}, {"role": "assistant", "content": c.text}]}
-        for p, c in zip(prompts, outs, strict=True)
-    ]
+    key = (base.model_dump_json(), n, seed)
+    if key not in _LAST_NUMBER_ROWS:
+        prompts = generate_prompts(n, seed=10_000 + seed)
+        with open_backend(base) as backend:
+            outs = backend.generate([Chat.of(p.text) for p in prompts], SamplingParams(temperature=1.0, seed=seed))
+        _LAST_NUMBER_ROWS.clear()
+        _LAST_NUMBER_ROWS[key] = [
+            {"messages": [{"role": "user", "content": p.text}, {"role": "assistant", "content": c.text}]}
+            for p, c in zip(prompts, outs, strict=True)
+        ]
+    return list(_LAST_NUMBER_ROWS[key])
 
 
 def build_teacher(
