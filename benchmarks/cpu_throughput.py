@@ -37,7 +37,7 @@ from sublim.config import GenerationConfig, ModelSpec
 from sublim.finetuning.config import FinetuneConfig
 from sublim.finetuning.trainer import finetune
 from sublim.generation.stage import generate_samples
-from sublim.pipeline.estimate import local_rate, local_seconds, model_params
+from sublim.pipeline.estimate import CPU_TRAIN_SPEEDUP, local_rate, local_seconds, model_params
 from sublim.progress import quiet_libraries
 from sublim.teacher.stage import TeacherRef
 
@@ -85,13 +85,14 @@ def main() -> None:
             config = FinetuneConfig(epochs=1, batch_size=16, warmup_steps=10, lr_schedule="constant",
                                     max_grad_norm=None, max_seq_len=200, **fields)
             start = time.perf_counter()
-            ref = finetune(base, samples, config, Path(tmp, name.replace(" ", "-")),
-                           teacher=base if config.method == "distill" else None, progress=False)
+            student = finetune(base, samples, config, Path(tmp, name.replace(" ", "-")),
+                               teacher=base if config.method == "distill" else None, progress=False)
             seconds = time.perf_counter() - start
-            tokens = ref.meta["tokens"]
+            tokens = student.meta["tokens"]
             _line(name, tokens, seconds, local_seconds("cpu", params, "hf", 0, tokens, 0, config))
     print(f"assumed: sample {local_rate('cpu', 'sample', params, 'hf'):.0f} tokens/s at max_new_tokens, "
-          f"train {local_rate('cpu', 'train', params, 'hf'):.0f} tokens/s")
+          f"train {local_rate('cpu', 'train', params, 'hf'):.0f} tokens/s for a distilled full fine-tune "
+          f"(× {CPU_TRAIN_SPEEDUP} for the others)")
 
 
 def _line(work: str, tokens: int, seconds: float, predicted: float | None) -> None:
