@@ -331,10 +331,29 @@ class StudyRunner:
         return self.dir
 
 
-def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
+def exit_when_orphaned(parent_pid: int, interval_s: float = 1.0) -> None:
+    """End this process once ``parent_pid`` is no longer its parent, checked every ``interval_s``.
+
+    A seed worker whose ``sublim run`` was killed (SIGTERM, SIGKILL, a closed terminal) would otherwise
+    go on writing into the run directory — racing the next ``sublim run`` that resumes it.
+    """
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def _seed_worker(config_json: str, out_root: str, seed: int, cache: str, parent_pid: int) -> int:
     """Process entry: run one seed with one torch thread, logging stage boundaries (no bars)."""
     import os
 
+    exit_when_orphaned(parent_pid)
     os.environ["SUBLIM_PROGRESS"] = "0"
     import torch
 
@@ -353,6 +372,7 @@ def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
 def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) -> None:
     """Run the seeds of a study in ``workers`` processes; an error in any seed stops the study."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from sublim.paths import cache_dir
@@ -361,7 +381,8 @@ def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) ->
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, \
             progress_bar("seeds", total=len(config.seeds)) as bar:
-        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()))
+        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()),
+                               os.getpid())
                    for seed in config.seeds]
         for future in as_completed(futures):
             seed = future.result()  # re-raises a worker's error (SublimError stays a SublimError)
