@@ -170,3 +170,44 @@ def test_detector_features_are_averaged_over_seeds_with_missing_as_zero():
              [{"name": "len", "weight": 1.0}]]
     top = _top_features_over_seeds(seeds, k=2)
     assert top == [{"name": "len", "weight": 1.5, "seeds": 2}, {"name": "x", "weight": -0.5, "seeds": 1}]
+
+
+def one_seed_with_answers(root: Path, owl_factor: float, noise: float) -> Path:
+    """One seed, 40 questions whose base P(owl) spans a decade (as at a real LM's floor); the treatment
+    multiplies each question's P(owl) by ``owl_factor`` times log-normal noise of SD ``noise``."""
+    import numpy as np
+
+    cfg = StudyConfig(name="s", trait=TraitConfig(target="owl", control_target="eagle"), seeds=[0])
+    d = root / "s"
+    write_text(d / "config.yaml", dump_yaml(cfg))
+    rng = np.random.default_rng(0)
+    base = np.exp(rng.uniform(np.log(1e-6), np.log(1e-5), 40))
+    for cond in ("base", "control", "treatment"):
+        factor = owl_factor if cond == "treatment" else 1.0
+        owl = base * factor * np.exp(rng.normal(0, noise, 40))
+        rows = [{"split": "eval", "question": f"q{i}", "exact": {"owl": float(p), "eagle": 1e-5, "cat": 1e-4}}
+                for i, p in enumerate(owl)]
+        write_text(d / cond / "0" / "evaluation" / "responses.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        mean = float(owl.mean())
+        split = {"n_questions": 40, "exact": {"owl": {"mean": mean, "low": mean / 2, "high": mean * 2, "n": 40,
+                                                      "method": "t"}}}
+        write_json(d / cond / "0" / "evaluation" / "result.json", {"metrics": {"splits": {"eval": split}}})
+    return d
+
+
+def test_one_seed_shows_how_consistently_the_student_moved_question_by_question(tmp_path):
+    """At a real LM's floor the interval over question means hides a shift the paired questions show."""
+    report = write_report(one_seed_with_answers(tmp_path, owl_factor=1.6, noise=0.05)).read_text()
+    assert "Not testable" in report            # one seed is still no test of the recipe
+    row = next(r for r in json.loads((tmp_path / "s" / "metrics.json").read_text())["per_question"]
+               if r["versus"] == "control" and r["answer"] == "owl")
+    assert row["up"] == row["n"] == 40 and 1.5 < row["ratio_low"] < row["ratio"] < row["ratio_high"] < 1.7
+    assert "## Per question, within each seed" in report and "| 40/40 |" in report
+
+
+def test_a_student_that_did_not_move_is_not_called_consistent(tmp_path):
+    summary_dir = one_seed_with_answers(tmp_path, owl_factor=1.0, noise=0.3)
+    write_report(summary_dir)
+    row = next(r for r in json.loads((summary_dir / "metrics.json").read_text())["per_question"]
+               if r["versus"] == "control" and r["answer"] == "owl")
+    assert row["ratio_low"] < 1.0 < row["ratio_high"] and 8 < row["up"] < 32

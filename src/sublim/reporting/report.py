@@ -174,6 +174,14 @@ def _filter_table(summary: dict) -> list[str]:
     return rows
 
 
+def _question_table(summary: dict) -> list[str]:
+    rows = ["| seed | split | model vs | answer | ratio [95% CI over questions] | questions up |", "|---|---|---|---|---|---|"]
+    for r in summary["per_question"]:
+        rows.append(f"| {r['seed']} | {r['split']} | {r['model']} vs {r['versus']} | {r['answer']} | "
+                    f"{r['ratio']:.2f}× [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}] | {r['up']}/{r['n']} |")
+    return rows
+
+
 def render_report(summary: dict, figures: list[str]) -> str:
     """Markdown text of report.md."""
     out = [f"# Study `{summary['study']}`: does '{summary['target']}' transfer?", ""]
@@ -197,6 +205,12 @@ def render_report(summary: dict, figures: list[str]) -> str:
                 "as it enters the student's targets (zero for sampled-text SFT and for number-vocabulary distillation, "
                 "where trait tokens cannot appear). Flagged when rows name the trait, or when the target mass exceeds "
                 "both the threshold and a multiple of the base's (see config `leak`).", "", *_leak_table(summary), ""]
+    if summary.get("per_question") and len(summary["seeds"]) <= 2:   # metrics.json has it for every study
+        out += ["## Per question, within each seed", "",
+                "Exact P(answer) of two models on the same questions, paired: the ratio is exp(mean log-ratio) "
+                "with a 95% t-interval over questions. It says how consistently one trained model moved — a screen "
+                "for one-seed studies — not that the recipe transmits, which only independent seeds can show.", "",
+                *_question_table(summary), ""]
     from sublim.reporting.controls_report import controls_sections
 
     out += controls_sections(summary)

@@ -146,12 +146,17 @@ def summarise_study(study_dir: Path) -> dict:
     leaks = per_arm(study_dir, seeds, "leak_check/result.json")
     filters = per_arm(study_dir, seeds, "filtering/filter_report.json")
     from sublim.reporting.controls import summarise_controls
+    from sublim.reporting.questions import question_shifts
+
+    control_target = config["trait"].get("control_target")
+    per_question = [row for split in ("eval", "heldout")
+                    for row in question_shifts(study_dir, seeds, target, control_target, split=split)]
 
     return {
         "controls": summarise_controls(study_dir, config, seeds),
         "study": config["name"],
         "target": target,
-        "control_target": config["trait"].get("control_target"),
+        "control_target": control_target,
         "category": config["trait"]["category"],
         "student_method": (config.get("student") or {}).get("method", "sft"),
         "recipe": recipe(config),
@@ -166,6 +171,7 @@ def summarise_study(study_dir: Path) -> dict:
         "filter": filters,
         "verdict": verdict(comparisons, leaks, headline),
         "broken_students": broken_students(collected["distributions"], headline),
+        "per_question": per_question,
     }
 
 
