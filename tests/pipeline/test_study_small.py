@@ -90,6 +90,12 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed == {"treatment/1/evaluation/DONE"}
 
+    # more epochs redo the students and their evaluations, nothing upstream (leak checks included)
+    longer = config.model_copy(update={"student": config.student.model_copy(update={"epochs": 2})})
+    run_study(longer, tmp_path)
+    redone = {k for k, v in done_markers(study).items() if v != after[k]}
+    assert redone and {k.split("/")[2] for k in redone} == {"finetuning", "evaluation"}
+
 
 def test_a_corrupt_dataset_names_file_line_and_field_and_keeps_finished_work(mini_bases, tmp_path):
     config = load_config_text(study_yaml(*mini_bases, name="corrupt") + "conditions: [base, treatment]\n")

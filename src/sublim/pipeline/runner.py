@@ -134,7 +134,10 @@ class StudyRunner:
         from sublim.evaluation.leak import check_leak
 
         cfg = self.config
-        key = stage_key(cfg.leak, data.data_key, scoring_key(data), extra={"student": cfg.student.model_dump(mode="json")})
+        # the student matters only for what reaches its targets (method, vocabulary): a change of epochs or
+        # rate must not redo the check
+        student = {"method": cfg.student.method, "distill_vocab": cfg.student.distill_vocab}
+        key = stage_key(cfg.leak, data.data_key, scoring_key(data), extra={"student": student})
 
         def fn(d: Path) -> dict:
             return check_leak(cfg, data.teacher, self.base("same"), data.filtered, d)
