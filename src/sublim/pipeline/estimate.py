@@ -62,6 +62,12 @@ THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
 #: (norm gains, similar in size, assumed equal); LoRA r4 1.2x in studies' seed workers (1.5-1.6x in the
 #: benchmark). GPUs: not measured, factor 1.
 CPU_TRAIN_SPEEDUP = {"sft": 2.0, "lora": 1.2, "steering_vector": 2.5, "norm_gains": 2.5}
+#: GPU Hugging Face sampling speed at ``generation.sampler_batch_size`` relative to the batch of 64 that
+#: THROUGHPUT was measured at: the slowest shape measured at each batch (docs/gpu.md, third check: an
+#: H200, SmolLM2-135M and Qwen2.5-0.5B in float32 and bf16; 4.6x at 1024 is Qwen2.5-0.5B in float32, up to
+#: 23x in bf16). Not measured for >= 1B models, whose memory bounds the batch: factor 1 there. S3 (session
+#: 15, SmolLM2 LoRA teachers at 1024) sampled 15,000 prompts in 70 s, where 4.6x predicts ~60 s.
+GPU_SAMPLER_BATCH_SPEEDUP = {64: 1.0, 256: 2.8, 512: 4.1, 1024: 4.6}
 #: seconds per stage that loads a model (weights, vLLM engine start-up): CPU, GPU small (<1B), GPU large
 MODEL_LOAD_S = {"cpu": 5.0, "gpu-small": 15.0, "gpu-large": 90.0}
 
@@ -210,7 +216,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
 
     def add(stage: str, spec: ModelSpec, *, samples: int = 0, inp: float = 0, out: float = 0, train: float = 0,
             rows: int = 0, tuned: bool = False, loads: int = 0, out_max: float = 0,
-            tune: FinetuneConfig | None = None) -> None:
+            tune: FinetuneConfig | None = None, sampler_batch: int | None = None) -> None:
         if samples == 0 and train == 0:
             return
         label = model_label(spec) + (" (fine-tuned)" if tuned else "")
@@ -227,7 +233,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
             line.where = _local_device(params, device)
             # HF generate runs a batch until its longest row ends: at T=1 that is usually max_new_tokens
             padded = out_max if (line.where == "cpu" or sampler == "hf") and out_max else out
-            secs = local_seconds(line.where, params, sampler, padded, train, inp, tune)
+            secs = local_seconds(line.where, params, sampler, padded, train, inp, tune, sampler_batch)
             load = MODEL_LOAD_S["cpu" if line.where == "cpu" else "gpu-large" if (params or 0) >= 1e9 else "gpu-small"]
             line.hours = None if secs is None else (secs + loads * load) / 3600
         lines.append(line)
@@ -247,7 +253,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
     system = size.system if config.teacher.kind == "prompt" else 0
     add("teacher samples", same, samples=n, inp=n * (size.user + system), out=n * size.completion,
         tuned=config.teacher.kind == "finetuned", loads=n and len(_arms(c)) * seeds,
-        out_max=n * c["max_new_tokens"])
+        out_max=n * c["max_new_tokens"], sampler_batch=config.generation.sampler_batch_size)
     keep = keep_rate if keep_rate is not None else KEEP_RATE[same.kind]
     rows = min(c["training_rows_per_student_max"], math.ceil(config.generation.n_prompts * keep))
     row_tokens = size.user + size.completion
@@ -288,13 +294,23 @@ def _dollars(price: ModelPrice, inp: float, out: float, train: float, tuned: boo
     return usd
 
 
+def gpu_batch_speedup(batch: int | None, params: float | None) -> float:
+    """How much faster the GPU's HF sampler runs at ``batch`` than at 64 (the largest measured batch not
+    above it; 1 for unmeasured sizes)."""
+    if batch is None or params is None or params >= 1e9:
+        return 1.0
+    return max(v for b, v in GPU_SAMPLER_BATCH_SPEEDUP.items() if b <= max(batch, 64))
+
+
 def local_seconds(where: str, params: float | None, sampler: str, out: float, train: float, inp: float,
-                  tune: FinetuneConfig | None = None) -> float | None:
-    """Predicted seconds of local work: sampling ``out`` new tokens after ``inp`` prompt tokens, or training
-    on ``train`` tokens with ``tune`` (``None`` when the model's size is unknown). Shared with
-    benchmarks/cpu_throughput.py."""
+                  tune: FinetuneConfig | None = None, sampler_batch: int | None = None) -> float | None:
+    """Predicted seconds of local work: sampling ``out`` new tokens after ``inp`` prompt tokens (at the HF
+    sampler's ``sampler_batch``, null: 64), or training on ``train`` tokens with ``tune`` (``None`` when the
+    model's size is unknown). Shared with benchmarks/cpu_throughput.py."""
     if out:
         rate = local_rate(where, "sample", params, sampler)
+        if rate is not None and where == "gpu" and sampler == "hf":
+            rate *= gpu_batch_speedup(sampler_batch, params)
         # prompt tokens are processed in parallel: count them at ~10× the decoding rate
         return None if rate is None else out / rate + inp / (10 * rate)
     rate = local_rate(where, "train", params, sampler)
@@ -321,9 +337,10 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
                            "HF sampling counted at max_new_tokens per row) + model loading per stage: indicative only")
     if sampler == "hf" and any(x.where == "gpu" and x.output_tokens for x in lines):
         batch = config.generation.sampler_batch_size
-        assumptions.append(f"GPU HF sampling at batch 64, as measured; generation.sampler_batch_size="
-                           f"{batch if batch is not None else 'null (64)'} is not modelled: on an H200, 256-1024 sampled "
-                           "2.8-23x faster for 135M-0.5B shapes (docs/gpu.md)")
+        assumptions.append(f"GPU HF sampling measured at batch 64; the teachers' samples at generation.sampler_batch_size="
+                           f"{batch if batch is not None else 'null (64)'}: counted {gpu_batch_speedup(batch, 1e8):.1f}x faster "
+                           "below 1B parameters (the slowest 135M-0.5B shape measured on an H200; up to 23x in bf16, "
+                           "docs/gpu.md), 1x from 1B up (not measured)")
     return StudyEstimate(
         name=config.name, lines=lines, samples_generated=c["samples_generated"],
         generated_tokens=sum(x.output_tokens for x in gen),
