@@ -242,3 +242,17 @@ def test_the_teacher_condition_asks_a_prompted_teacher_under_its_system_prompt(m
     teacher, base = read("teacher"), read("base")
     assert [r["question"] for r in teacher] == [r["question"] for r in base]
     assert [r["exact"] for r in teacher] != [r["exact"] for r in base]  # same model, another context
+
+
+def test_seeds_run_in_worker_processes_that_end_with_the_study(mini_bases, tmp_path):
+    """workers: 2 runs each seed in a process of its own (how every shipped config runs); the study
+    finishes every stage of both seeds, and no worker outlives it."""
+    import multiprocessing
+
+    text = study_yaml(*mini_bases, name="two-workers").replace("workers: 1", "workers: 2")
+    study = run_study(load_config_text(text + "conditions: [base, control, treatment]\n"), tmp_path)
+    for seed in ("0", "1"):
+        for cond in ("base", "control", "treatment"):
+            assert (study / cond / seed / "evaluation" / "DONE").exists()
+    assert not multiprocessing.active_children()
+    assert json.loads((study / "metrics.json").read_text())["conditions"]["treatment"]["eval/exact"]["estimate"]["n"] == 2

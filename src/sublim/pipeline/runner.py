@@ -352,11 +352,10 @@ def exit_when_orphaned(parent_pid: int, interval_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
-def _seed_worker(config_json: str, out_root: str, seed: int, cache: str, parent_pid: int) -> int:
+def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
     """Process entry: run one seed with one torch thread, logging stage boundaries (no bars)."""
     import os
 
-    exit_when_orphaned(parent_pid)
     os.environ["SUBLIM_PROGRESS"] = "0"
     import torch
 
@@ -382,10 +381,10 @@ def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) ->
     from sublim.progress import progress_bar
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, \
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=exit_when_orphaned,
+                             initargs=(os.getpid(),)) as pool, \
             progress_bar("seeds", total=len(config.seeds)) as bar:
-        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()),
-                               os.getpid())
+        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()))
                    for seed in config.seeds]
         for future in as_completed(futures):
             seed = future.result()  # re-raises a worker's error (SublimError stays a SublimError)
