@@ -256,3 +256,30 @@ def test_seeds_run_in_worker_processes_that_end_with_the_study(mini_bases, tmp_p
             assert (study / cond / seed / "evaluation" / "DONE").exists()
     assert not multiprocessing.active_children()
     assert json.loads((study / "metrics.json").read_text())["conditions"]["treatment"]["eval/exact"]["estimate"]["n"] == 2
+
+
+def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini_bases, tmp_path):
+    """Ctrl-C reaches the study and its running seed workers (one process group, as from a terminal);
+    the seeds still waiting must not start, or the interrupted command runs on for whole seeds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = (study_yaml(*mini_bases, name="interrupted").replace("workers: 1", "workers: 2")
+            .replace("seeds: [0, 1]", "seeds: [0, 1, 2, 3]") + "conditions: [base, control, treatment]\n")
+    (tmp_path / "study.yaml").write_text(text)
+    code = ("from pathlib import Path; from sublim.config import load_config; from sublim.pipeline.runner import "
+            f"run_study; run_study(load_config(Path({str(tmp_path / 'study.yaml')!r})), Path({str(tmp_path)!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    study = tmp_path / "interrupted"
+    deadline = time.monotonic() + 120
+    while not list(study.glob("control/[01]/teacher")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    proc.wait(timeout=120)
+    assert proc.returncode != 0 and time.monotonic() - start < 30
+    assert not list(study.glob("*/[23]")), "a seed that had not started ran after Ctrl-C"

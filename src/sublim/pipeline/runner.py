@@ -372,10 +372,12 @@ def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
 
 
 def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) -> None:
-    """Run the seeds of a study in ``workers`` processes; an error in any seed stops the study."""
+    """Run the seeds of a study in ``workers`` processes. An error in any seed, or Ctrl-C, stops the study:
+    no further seed starts, a running seed finishes (after an error) or stops at once (Ctrl-C reaches it
+    too); a rerun resumes from the finished stages."""
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     from sublim.paths import cache_dir
     from sublim.progress import progress_bar
@@ -384,12 +386,22 @@ def run_seeds_in_processes(config: StudyConfig, out_root: Path, workers: int) ->
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=exit_when_orphaned,
                              initargs=(os.getpid(),)) as pool, \
             progress_bar("seeds", total=len(config.seeds)) as bar:
-        futures = [pool.submit(_seed_worker, config.model_dump_json(), str(out_root), seed, str(cache_dir()))
-                   for seed in config.seeds]
-        for future in as_completed(futures):
-            seed = future.result()  # re-raises a worker's error (SublimError stays a SublimError)
-            log.info("seed %d finished", seed)
-            bar.advance()
+        # a seed is handed out only when a worker is free: the pool queues ahead what it is given, and a
+        # queued seed would still run after an error or Ctrl-C
+        waiting = list(config.seeds)
+
+        def submit() -> Future:
+            return pool.submit(_seed_worker, config.model_dump_json(), str(out_root), waiting.pop(0), str(cache_dir()))
+
+        running = {submit() for _ in range(min(workers, len(waiting)))}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                seed = future.result()  # re-raises a worker's error (SublimError stays a SublimError)
+                log.info("seed %d finished", seed)
+                bar.advance()
+                if waiting:
+                    running.add(submit())
 
 
 def run_study(config: StudyConfig, out_root: Path) -> Path:
