@@ -105,9 +105,11 @@ def main() -> None:
         print(f"{'shape':14} {'dtype':9} {'batch':>6} {'tokens/s':>10} {'ratio':>6}")
         for shape in args.shapes.split(","):
             model = build(shape, getattr(torch, args.dtype))
-            rates = [sample_rate(model, batch=b) for b in batches]
-            for b, rate in zip(batches, rates, strict=True):
-                print(f"{shape:14} {args.dtype:9} {b:6d} {rate:10.0f} {rate / rates[0]:6.2f}", flush=True)
+            first = None
+            for b in batches:  # printed as measured: a run cut short still reports what it reached
+                rate = sample_rate(model, batch=b)
+                first = first or rate
+                print(f"{shape:14} {args.dtype:9} {b:6d} {rate:10.0f} {rate / first:6.2f}", flush=True)
             del model
             torch.cuda.empty_cache()
         return
