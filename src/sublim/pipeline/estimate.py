@@ -63,10 +63,11 @@ THROUGHPUT: dict[tuple[str, str], tuple[float, float]] = {
 #: benchmark). GPUs: not measured, factor 1.
 CPU_TRAIN_SPEEDUP = {"sft": 2.0, "lora": 1.2, "steering_vector": 2.5, "norm_gains": 2.5}
 #: GPU Hugging Face sampling speed at ``generation.sampler_batch_size`` relative to the batch of 64 that
-#: THROUGHPUT was measured at: the slowest shape measured at each batch (docs/gpu.md, third check: an
-#: H200, SmolLM2-135M and Qwen2.5-0.5B in float32 and bf16; 4.6x at 1024 is Qwen2.5-0.5B in float32, up to
-#: 23x in bf16). Not measured for >= 1B models, whose memory bounds the batch: factor 1 there. S3 (session
-#: 15, SmolLM2 LoRA teachers at 1024) sampled 15,000 prompts in 70 s, where 4.6x predicts ~60 s.
+#: THROUGHPUT was measured at: the slowest shape measured at each batch (docs/gpu.md, third and fifth
+#: checks: an H200; 4.6x at 1024 is Qwen2.5-0.5B in float32; SmolLM2-135M 9.1x, Qwen2.5-0.5B in bf16 23x,
+#: Qwen2.5-7B in bf16 3.4x / 5.9x / 7.1x at 256 / 512 / 1024). S3 (session 15, SmolLM2 LoRA teachers at
+#: 1024) sampled 15,000 prompts in 70 s, where 4.6x predicts ~60 s. Memory bounds the batch of a large
+#: model with long prompts: the factor assumes the batch fits.
 GPU_SAMPLER_BATCH_SPEEDUP = {64: 1.0, 256: 2.8, 512: 4.1, 1024: 4.6}
 #: seconds per stage that loads a model (weights, vLLM engine start-up): CPU, GPU small (<1B), GPU large
 MODEL_LOAD_S = {"cpu": 5.0, "gpu-small": 15.0, "gpu-large": 90.0}
@@ -296,8 +297,8 @@ def _dollars(price: ModelPrice, inp: float, out: float, train: float, tuned: boo
 
 def gpu_batch_speedup(batch: int | None, params: float | None) -> float:
     """How much faster the GPU's HF sampler runs at ``batch`` than at 64 (the largest measured batch not
-    above it; 1 for unmeasured sizes)."""
-    if batch is None or params is None or params >= 1e9:
+    above it; 1 when the model's size is unknown)."""
+    if batch is None or params is None:
         return 1.0
     return max(v for b, v in GPU_SAMPLER_BATCH_SPEEDUP.items() if b <= max(batch, 64))
 
@@ -339,8 +340,8 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
         batch = config.generation.sampler_batch_size
         assumptions.append(f"GPU HF sampling measured at batch 64; the teachers' samples at generation.sampler_batch_size="
                            f"{batch if batch is not None else 'null (64)'}: counted {gpu_batch_speedup(batch, 1e8):.1f}x faster "
-                           "below 1B parameters (the slowest 135M-0.5B shape measured on an H200; up to 23x in bf16, "
-                           "docs/gpu.md), 1x from 1B up (not measured)")
+                           "(the slowest of the 135M, 0.5B and 7B shapes measured on an H200, docs/gpu.md; "
+                           "assumes the batch fits in memory)")
     return StudyEstimate(
         name=config.name, lines=lines, samples_generated=c["samples_generated"],
         generated_tokens=sum(x.output_tokens for x in gen),
