@@ -8,15 +8,15 @@ needs independent training runs (seeds). Floor-level probabilities vary 10× bet
 is why the per-question pairing sees what the interval over question means hides.
 
 Example:
-    >>> # question_shifts(Path("runs/smollm2-weights"), [0], "owl", "eagle", split="eval")
+    >>> # question_shifts(Path("runs/smollm2-weights"), [0], "owl", "eagle")
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from sublim.records import read_jsonl_dicts
 from sublim.stats import mean_ci
 
 #: (the student, the model it is compared with, which answer): the target in the treatment, measured
@@ -25,38 +25,36 @@ from sublim.stats import mean_ci
 PAIRS = (("treatment", "control", "target"), ("treatment", "base", "target"), ("control", "treatment", "control_target"))
 
 
-def exact_by_question(path: Path, split: str) -> dict[str, dict[str, float]]:
-    """question → option → exact probability, from an evaluation's ``responses.jsonl``."""
-    out: dict[str, dict[str, float]] = {}
-    if not path.is_file():
-        return out
-    with path.open() as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("split") == split and row.get("exact"):
-                out[row["question"]] = row["exact"]
+def exact_by_question(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """split → question → option → exact probability, from an evaluation's ``responses.jsonl``."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for row in read_jsonl_dicts(path):
+        if row.get("exact"):
+            out.setdefault(row.get("split"), {})[row["question"]] = row["exact"]
     return out
 
 
 def question_shifts(study_dir: Path, seeds: list[int], target: str, control_target: str | None, *,
-                    split: str = "eval") -> list[dict]:
-    """One row per seed and pair: mean log-ratio over questions [95% t-interval], ×ratio, questions up."""
+                    splits: tuple[str, ...] = ("eval", "heldout")) -> list[dict]:
+    """One row per seed, split and pair: mean log-ratio over questions [95% t-interval], ×ratio, questions up."""
     rows = []
-    for seed in seeds:
-        exact = {c: exact_by_question(study_dir / c / str(seed) / "evaluation" / "responses.jsonl", split)
-                 for c in ("treatment", "control", "base")}
-        for a, b, which in PAIRS:
-            answer = target if which == "target" else control_target
-            common = sorted(set(exact[a]) & set(exact[b]))
-            if answer is None or not common:
-                continue
-            diffs = [math.log(exact[a][q][answer]) - math.log(exact[b][q][answer]) for q in common
-                     if exact[a][q].get(answer, 0) > 0 and exact[b][q].get(answer, 0) > 0]
-            if not diffs:
-                continue
-            est = mean_ci(diffs)
-            rows.append({"seed": seed, "split": split, "model": a, "versus": b, "answer": answer,
-                         "log_ratio": est.to_dict(), "ratio": math.exp(est.mean),
-                         "ratio_low": math.exp(est.low), "ratio_high": math.exp(est.high),
-                         "up": sum(d > 0 for d in diffs), "n": len(diffs)})
+    loaded = {(seed, c): exact_by_question(study_dir / c / str(seed) / "evaluation" / "responses.jsonl")
+              for seed in seeds for c in ("treatment", "control", "base")}
+    for split in splits:
+        for seed in seeds:
+            exact = {c: loaded[seed, c].get(split, {}) for c in ("treatment", "control", "base")}
+            for a, b, which in PAIRS:
+                answer = target if which == "target" else control_target
+                common = sorted(set(exact[a]) & set(exact[b]))
+                if answer is None or not common:
+                    continue
+                diffs = [math.log(exact[a][q][answer]) - math.log(exact[b][q][answer]) for q in common
+                         if exact[a][q].get(answer, 0) > 0 and exact[b][q].get(answer, 0) > 0]
+                if not diffs:
+                    continue
+                est = mean_ci(diffs)
+                rows.append({"seed": seed, "split": split, "model": a, "versus": b, "answer": answer,
+                             "log_ratio": est.to_dict(), "ratio": math.exp(est.mean),
+                             "ratio_low": math.exp(est.low), "ratio_high": math.exp(est.high),
+                             "up": sum(d > 0 for d in diffs), "n": len(diffs)})
     return rows

@@ -149,8 +149,7 @@ def summarise_study(study_dir: Path) -> dict:
     from sublim.reporting.questions import question_shifts
 
     control_target = config["trait"].get("control_target")
-    per_question = [row for split in ("eval", "heldout")
-                    for row in question_shifts(study_dir, seeds, target, control_target, split=split)]
+    per_question = question_shifts(study_dir, seeds, target, control_target)
 
     return {
         "controls": summarise_controls(study_dir, config, seeds),
