@@ -295,10 +295,10 @@ def _dollars(price: ModelPrice, inp: float, out: float, train: float, tuned: boo
     return usd
 
 
-def gpu_batch_speedup(batch: int | None, params: float | None) -> float:
+def gpu_batch_speedup(batch: int | None) -> float:
     """How much faster the GPU's HF sampler runs at ``batch`` than at 64 (the largest measured batch not
-    above it; 1 when the model's size is unknown)."""
-    if batch is None or params is None:
+    above it; null is 64)."""
+    if batch is None:
         return 1.0
     return max(v for b, v in GPU_SAMPLER_BATCH_SPEEDUP.items() if b <= max(batch, 64))
 
@@ -311,7 +311,7 @@ def local_seconds(where: str, params: float | None, sampler: str, out: float, tr
     if out:
         rate = local_rate(where, "sample", params, sampler)
         if rate is not None and where == "gpu" and sampler == "hf":
-            rate *= gpu_batch_speedup(sampler_batch, params)
+            rate *= gpu_batch_speedup(sampler_batch)
         # prompt tokens are processed in parallel: count them at ~10× the decoding rate
         return None if rate is None else out / rate + inp / (10 * rate)
     rate = local_rate(where, "train", params, sampler)
@@ -339,7 +339,7 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
     if sampler == "hf" and any(x.where == "gpu" and x.output_tokens for x in lines):
         batch = config.generation.sampler_batch_size
         assumptions.append(f"GPU HF sampling measured at batch 64; the teachers' samples at generation.sampler_batch_size="
-                           f"{batch if batch is not None else 'null (64)'}: counted {gpu_batch_speedup(batch, 1e8):.1f}x faster "
+                           f"{batch if batch is not None else 'null (64)'}: counted {gpu_batch_speedup(batch):.1f}x faster "
                            "(the slowest of the 135M, 0.5B and 7B shapes measured on an H200, docs/gpu.md; "
                            "assumes the batch fits in memory)")
     return StudyEstimate(
