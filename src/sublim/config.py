@@ -242,9 +242,10 @@ class StudyConfig(StrictModel):
     pricing: PriceTable | None = Field(
         None, description="$ per 1M tokens of hosted models, for `sublim estimate` (null: built-in table, mid-2025)"
     )
-    workers: int = Field(
-        2, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
-        "results do not depend on it"
+    workers: int | None = Field(
+        None, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
+        "results do not depend on it. null: 2 on a CPU-only machine, 1 where a CUDA GPU is visible (seed "
+        "processes would share it, each with its own copy of the model, and go no faster)"
     )
 
     @model_validator(mode="after")
