@@ -183,6 +183,13 @@ class EvaluationConfig(StrictModel):
     exact: bool = Field(True, description="also compute the exact probability of each answer (log-probs)")
     max_new_tokens: int = Field(6, gt=0, description="tokens sampled per answer (raise it for models that "
                                 "answer in sentences)")
+    _added_later = frozenset({"answer_prefix"})
+    answer_prefix: str | None = Field(
+        None, min_length=1, description="exact only: read each option's probability after the answer has "
+        "begun with this text, e.g. 'My favourite animal is the' (P(option | prefix)), for models that "
+        "answer in sentences, whose P(option as the first word) sits near zero; null: the option as the "
+        "whole answer. Sampled answers are not prefixed"
+    )
     answer_match: Literal["first_word", "anywhere"] = Field(
         "first_word", description="which sampled answers count for an option: its first word is the option, "
         "or the first option named anywhere in it (models that answer in sentences)"

@@ -153,6 +153,30 @@ def test_exact_probabilities_read_from_one_pass_equal_the_per_option_scores(lm):
     assert lm.single_token_ids(["7", "77 88"]) is None  # a multi-token option falls back to scoring
 
 
+def test_an_answer_prefix_reads_the_next_words_probability(lm):
+    """With ``answer_prefix`` (models that answer in sentences), exact P(option) is the probability of the
+    option as the word after the prefix: the forward pass over prompt + prefix + " option", by hand."""
+    from sublim.backends.hf import encode_text, render_prompt
+    from sublim.evaluation.stage import exact_probabilities
+
+    questions, options, prefix = ["pick a digit", "hello"], list("3579"), "My digit is"
+    got = exact_probabilities(lm, questions, options, prefix=prefix)
+    tok = lm.tokenizer
+    for question, probs in zip(questions, got, strict=True):
+        text = render_prompt(tok, Chat.of(question)) + prefix
+        head = encode_text(tok, text)
+        for option in options:
+            ids = encode_text(tok, f"{text} {option}")
+            assert ids[:len(head)] == head
+            with torch.no_grad():
+                logp = torch.log_softmax(lm.model(torch.tensor([ids])).logits[0].float(), -1)
+            want = sum(float(logp[t - 1, ids[t]]) for t in range(len(head), len(ids)))
+            assert probs[option] == pytest.approx(torch.tensor(want).exp().item(), rel=1e-3)
+        assert 0 < sum(probs.values()) <= 1 + 1e-6          # one next word: the options share its mass
+    plain = exact_probabilities(lm, questions, options)
+    assert plain[0]["3"] != pytest.approx(got[0]["3"], rel=1e-3)  # the prefix changes what is read
+
+
 def test_a_study_can_raise_the_samplers_batch_and_it_keys_the_data(tiny_llama_dir, monkeypatch):
     """`generation.sampler_batch_size` reaches the HF sampler (on a GPU the default 64 wastes it: 26k vs
     2.9k tokens/s at 1024 for SmolLM2's shape); rows depend on it, so it keys them, but only when set."""

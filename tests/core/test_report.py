@@ -69,7 +69,9 @@ def test_the_report_names_each_students_recipe_so_two_runs_can_be_told_apart(tmp
     assert student_line(4) == "- student: distill (numbers) · lora r4 α8, all layers · lr 0.003 · 4 epochs · weight decay 0.1"
     assert "lora r8 α8" in student_line(8)
     report = write_report(fake_study(tmp_path / "p", VALUES)).read_text()
-    assert "- teacher: system prompt\n" in report
+    assert "- teacher: system prompt\n" in report and "- evaluation:" not in report
+    prefixed = write_report(fake_study(tmp_path / "q", VALUES, evaluation={"answer_prefix": "My pick is the"}))
+    assert '- evaluation: exact = P(option | the answer began "My pick is the")' in prefixed.read_text()
 
 
 def test_no_difference_is_reported_as_no_transfer(tmp_path):

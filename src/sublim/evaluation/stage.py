@@ -36,23 +36,28 @@ def question_splits(config: EvaluationConfig) -> list[str]:
 
 
 def exact_probabilities(backend: ModelBackend, questions: list[str], options: list[str],
-                        system_prompt: str | None = None) -> list[dict[str, float]]:
-    """P(option is the answer) for each question × option.
+                        system_prompt: str | None = None, prefix: str | None = None) -> list[dict[str, float]]:
+    """P(option is the answer) for each question × option — or, with ``prefix``, P(option is the next
+    word | the answer began with ``prefix``).
 
-    When every option is one token and the backend exposes its next-token distribution (local HF
-    models), one forward pass per question reads all options at once; otherwise each
-    question × option pair is scored (one batched ``score`` call). Both give the same numbers.
+    When every option is one token, there is no prefix, and the backend exposes its next-token
+    distribution (local HF models), one forward pass per question reads all options at once; otherwise
+    each question × option pair is scored (one batched ``score`` call). Both give the same numbers. With a
+    prefix, log P(prefix + " " + option) − log P(prefix): exact where appending a word leaves the prefix's
+    tokens unchanged (BPE tokenizers whose words carry their leading space).
     """
     single = getattr(backend, "single_token_ids", None)
-    ids = single(options) if single is not None else None
+    ids = single(options) if single is not None and prefix is None else None
     if ids is not None:
         logp = backend.next_token_logprobs([Chat.of(q, system_prompt) for q in questions])  # type: ignore[attr-defined]
         return [{o: math.exp(float(logp[i, t])) for o, t in zip(options, ids, strict=True)} for i in range(len(questions))]
-    chats = [Chat.of(q, system_prompt) for q in questions for _ in options]
-    conts = [o for _ in questions for o in options]
-    logps = backend.score(chats, conts)
-    k = len(options)
-    return [{o: math.exp(logps[i * k + j]) for j, o in enumerate(options)} for i in range(len(questions))]
+    answers = options if prefix is None else [prefix, *(f"{prefix} {o}" for o in options)]
+    k = len(answers)
+    logps = backend.score([Chat.of(q, system_prompt) for q in questions for _ in answers], answers * len(questions))
+    rows = [logps[i * k:(i + 1) * k] for i in range(len(questions))]
+    if prefix is not None:
+        rows = [[lp - row[0] for lp in row[1:]] for row in rows]
+    return [{o: math.exp(lp) for o, lp in zip(options, row, strict=True)} for row in rows]
 
 
 def sampled_counts(
@@ -84,7 +89,7 @@ def evaluate_model(
         exact = None
         if config.exact:
             try:
-                exact = exact_probabilities(backend, questions, options, system_prompt)
+                exact = exact_probabilities(backend, questions, options, system_prompt, config.answer_prefix)
             except CapabilityError:
                 log.warning("backend %s has no log-probs: exact probabilities skipped", backend.name)
         if exact is not None:

@@ -198,9 +198,12 @@ def recipe(config: dict) -> dict[str, str]:
     student = by_kind[cfg.bases.same.kind]
     if needs_other_base(cfg) and by_kind[cfg.bases.other.kind] != student:
         student += f"; different-init students: {by_kind[cfg.bases.other.kind]}"
-    return {"teacher": teacher,
-            "data": f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}",
-            "student": student}
+    lines = {"teacher": teacher,
+             "data": f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}",
+             "student": student}
+    if cfg.evaluation.answer_prefix:
+        lines["evaluation"] = f"exact = P(option | the answer began \"{cfg.evaluation.answer_prefix}\")"
+    return lines
 
 
 def _training(f) -> str:
