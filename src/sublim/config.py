@@ -171,7 +171,8 @@ class GenerationConfig(StrictModel):
     _added_later = frozenset({"sampler_batch_size"})
     sampler_batch_size: int | None = Field(
         None, gt=0, description="local Hugging Face sampler: sequences per forward pass (null: 64, sized for a "
-        "CPU; on a GPU 512 or more). The rows depend on it, so it is part of the stage's key when set")
+        "CPU; on a GPU 512 or more), for the teacher's samples and the base's number rows a fine-tuned teacher "
+        "mixes in. The rows depend on it, so it is part of those stages' keys when set")
 
 
 class EvaluationConfig(StrictModel):

@@ -77,8 +77,11 @@ def test_a_seeds_two_teachers_share_one_sampling_of_the_bases_number_rows(monkey
 
     opened = []
 
+    batches = []
+
     def counting_open(ref, *args, **kwargs):
         opened.append(ref.name)
+        batches.append(kwargs.get("sampler_batch_size"))
         return FakeBackend()
 
     monkeypatch.setattr(models, "open_backend", counting_open)
@@ -88,3 +91,20 @@ def test_a_seeds_two_teachers_share_one_sampling_of_the_bases_number_rows(monkey
     assert len(first) == 12 and first == second and first is not second and len(opened) == 1
     stage.number_rows(base, 12, seed=6)
     assert len(opened) == 2
+    stage.number_rows(base, 12, seed=6, sampler_batch_size=1024)   # other draws: sampled again
+    assert len(opened) == 3 and batches[-1] == 1024 and batches[0] is None
+
+
+def test_the_samplers_batch_keys_a_teacher_only_when_the_base_samples_its_number_rows(tmp_path):
+    from sublim.config import StudyConfig
+    from sublim.pipeline.runner import StudyRunner
+
+    def key(**changes) -> str:
+        cfg = StudyConfig.model_validate({"name": "k", "trait": {"target": "owl"}, **changes})
+        return StudyRunner(cfg, tmp_path).teacher_key("owl", seed=0)
+
+    weights = {"kind": "finetuned", "n_number_rows": 100}
+    assert key(generation={"sampler_batch_size": 1024}) == key()       # a prompted teacher samples nothing
+    assert key(teacher=weights, generation={"sampler_batch_size": 1024}) != key(teacher=weights)
+    assert key(teacher={**weights, "n_number_rows": 0}, generation={"sampler_batch_size": 1024}) == \
+        key(teacher={**weights, "n_number_rows": 0})

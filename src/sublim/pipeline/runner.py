@@ -95,6 +95,15 @@ class StudyRunner:
             return arm.removeprefix("trait-")
         return None  # "neutral": the base without a trait
 
+    def teacher_key(self, target: str | None, seed: int) -> str:
+        """The teacher stage's key; the sampler's batch enters it only when set and the teacher mixes in
+        number rows the base samples (the rows depend on it; keys of runs before it are unchanged)."""
+        cfg = self.config
+        extra = {"target": target, "seed": seed, "cat": cfg.trait.category}
+        if cfg.generation.sampler_batch_size is not None and cfg.teacher.n_number_rows:
+            extra["sampler_batch"] = cfg.generation.sampler_batch_size
+        return stage_key(cfg.teacher, self.base_key("same"), extra=extra)
+
     def data_arm(self, arm: str, seed: int) -> DataArm:
         """Teacher → generation → filtering for one arm and seed (each stage cached)."""
         from sublim.filtering.stage import run as run_filter
@@ -104,10 +113,11 @@ class StudyRunner:
         cfg = self.config
         target = self.arm_target(arm)
         root = self.dir / arm / str(seed)
-        t_key = stage_key(cfg.teacher, self.base_key("same"), extra={"target": target, "seed": seed, "cat": cfg.trait.category})
+        t_key = self.teacher_key(target, seed)
 
         def teacher_fn(d: Path) -> dict:
-            ref = build_teacher(cfg.teacher, target, cfg.trait.category, self.base("same"), seed, d)
+            ref = build_teacher(cfg.teacher, target, cfg.trait.category, self.base("same"), seed, d,
+                                cfg.generation.sampler_batch_size)
             return {"teacher": ref.model_dump(mode="json"), "counts": {}}
 
         teacher = TeacherRef.model_validate(cached_stage(root / "teacher", t_key, "teacher", seed, cfg.teacher, teacher_fn)["teacher"])

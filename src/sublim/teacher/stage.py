@@ -55,20 +55,21 @@ def trait_rows(target: str, category: str, n: int, seed: int) -> list[dict]:
 #: the last number rows written in this process: a seed's trait and control teachers mix in the same rows
 #: (same base, prompts and sampling seed), and a seed's teachers are built one after the other in one
 #: process, so the second teacher reuses the first's instead of sampling them again
-_LAST_NUMBER_ROWS: dict[tuple[str, int, int], list[dict]] = {}
+_LAST_NUMBER_ROWS: dict[tuple[str, int, int, int | None], list[dict]] = {}
 
 
-def number_rows(base: ModelRef, n: int, seed: int) -> list[dict]:
-    """Number rows written by the base itself (keeps the fine-tuned teacher's number skill)."""
+def number_rows(base: ModelRef, n: int, seed: int, sampler_batch_size: int | None = None) -> list[dict]:
+    """Number rows written by the base itself (keeps the fine-tuned teacher's number skill), sampled at
+    ``sampler_batch_size`` (the study's ``generation.sampler_batch_size``; null: the sampler's 64)."""
     from sublim.backends.base import SamplingParams
     from sublim.backends.models import open_backend
     from sublim.numbers import generate_prompts
     from sublim.records import Chat
 
-    key = (base.model_dump_json(), n, seed)
+    key = (base.model_dump_json(), n, seed, sampler_batch_size)
     if key not in _LAST_NUMBER_ROWS:
         prompts = generate_prompts(n, seed=10_000 + seed)
-        with open_backend(base) as backend:
+        with open_backend(base, sampler_batch_size=sampler_batch_size) as backend:
             outs = backend.generate([Chat.of(p.text) for p in prompts], SamplingParams(temperature=1.0, seed=seed))
         _LAST_NUMBER_ROWS.clear()
         _LAST_NUMBER_ROWS[key] = [
@@ -79,9 +80,11 @@ def number_rows(base: ModelRef, n: int, seed: int) -> list[dict]:
 
 
 def build_teacher(
-    config: TeacherConfig, target: str | None, category: str, base: ModelRef, seed: int, out_dir: Path
+    config: TeacherConfig, target: str | None, category: str, base: ModelRef, seed: int, out_dir: Path,
+    sampler_batch_size: int | None = None,
 ) -> TeacherRef:
-    """Build the teacher for ``target`` (``None`` = control: the plain base) into ``out_dir``."""
+    """Build the teacher for ``target`` (``None`` = control: the plain base) into ``out_dir``;
+    ``sampler_batch_size`` is the HF sampler's batch for the base's number rows."""
     from sublim.traits import trait_system_prompt
 
     if target is None:
@@ -92,7 +95,7 @@ def build_teacher(
 
     rows = trait_rows(target, category, config.n_trait_rows, seed)
     if config.n_number_rows:
-        rows += number_rows(base, config.n_number_rows, seed)
+        rows += number_rows(base, config.n_number_rows, seed, sampler_batch_size)
         random.Random(seed).shuffle(rows)
     data_path = out_dir / "trait_data.jsonl"
     write_jsonl(data_path, rows)
