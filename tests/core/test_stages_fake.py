@@ -75,9 +75,7 @@ def test_a_seeds_two_teachers_share_one_sampling_of_the_bases_number_rows(monkey
     import sublim.backends.models as models
     from sublim.teacher import stage
 
-    opened = []
-
-    batches = []
+    opened, batches = [], []
 
     def counting_open(ref, *args, **kwargs):
         opened.append(ref.name)

@@ -245,7 +245,8 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         # the teachers' number rows are written by the base first, once per seed (teacher/stage.py: number_rows)
         k = seeds * config.teacher.n_number_rows
         add("teacher number rows", same, samples=k, inp=k * size.user, out=k * size.completion,
-            loads=k and seeds, out_max=k * SamplingParams().max_new_tokens)
+            loads=k and seeds, out_max=k * SamplingParams().max_new_tokens,
+            sampler_batch=config.generation.sampler_batch_size)
         rows = c["teacher_rows_per_teacher"]
         add("teacher fine-tuning", same, rows=rows * epochs * c["teachers_trained"],
             train=c["teachers_trained"] * rows * size.trait_row * epochs, loads=c["teachers_trained"],
@@ -338,7 +339,8 @@ def _summarise(config: StudyConfig, c: dict, size: _Sizer, lines: list[EstimateL
                            "HF sampling counted at max_new_tokens per row) + model loading per stage: indicative only")
     if sampler == "hf" and any(x.where == "gpu" and x.output_tokens for x in lines):
         batch = config.generation.sampler_batch_size
-        assumptions.append(f"GPU HF sampling measured at batch 64; the teachers' samples at generation.sampler_batch_size="
+        assumptions.append(f"GPU HF sampling measured at batch 64; the teachers' samples and number rows at "
+                           "generation.sampler_batch_size="
                            f"{batch if batch is not None else 'null (64)'}: counted {gpu_batch_speedup(batch):.1f}x faster "
                            "(the slowest of the 135M, 0.5B and 7B shapes measured on an H200, docs/gpu.md; "
                            "assumes the batch fits in memory)")
