@@ -252,8 +252,8 @@ class StudyConfig(StrictModel):
     )
     workers: int | None = Field(
         None, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
-        "results do not depend on it. null: 2 on a CPU-only machine, 1 where a CUDA GPU is visible (seed "
-        "processes would share it, each with its own copy of the model, and go no faster)"
+        "results do not depend on it. null: 1 when the study's local models run on a CUDA GPU (seed processes "
+        "would share it, each with its own copy of the model, and go no faster), otherwise 2"
     )
 
     @model_validator(mode="after")

@@ -1,29 +1,44 @@
-"""How many processes run a study's seeds: two on the CPU, one on a GPU (they would share it)."""
+"""How many processes run a study's seeds: one where the study's models share a local GPU, else two."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 
-from sublim.pipeline.runner import seed_processes
+from sublim.config import load_config
+from sublim.pipeline.runner import runs_on_local_gpu, seed_processes
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.mark.parametrize(("gpu", "expected"), [(False, 2), (True, 1)])
-def test_default_is_two_on_cpu_and_one_on_a_gpu(monkeypatch, gpu, expected):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
-    assert seed_processes(None, n_seeds=5) == expected
-    assert seed_processes(None, n_seeds=1) == 1           # never more processes than seeds
+def test_default_is_two_off_the_gpu_and_one_on_it(gpu, expected):
+    assert seed_processes(None, n_seeds=5, on_gpu=gpu) == expected
+    assert seed_processes(None, n_seeds=1, on_gpu=gpu) == 1    # never more processes than seeds
 
 
-def test_an_explicit_count_is_kept_and_warned_about_on_a_gpu(monkeypatch, caplog):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+def test_an_explicit_count_is_kept_and_warned_about_on_a_gpu(caplog):
     with caplog.at_level(logging.WARNING, logger="sublim.pipeline.runner"):
-        assert seed_processes(4, n_seeds=4) == 4
+        assert seed_processes(4, n_seeds=4, on_gpu=True) == 4
     assert "share one GPU" in caplog.text
     caplog.clear()
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with caplog.at_level(logging.WARNING, logger="sublim.pipeline.runner"):
-        assert seed_processes(4, n_seeds=3) == 3
+        assert seed_processes(4, n_seeds=3, on_gpu=False) == 3
     assert caplog.text == ""
+
+
+def test_only_local_models_on_a_visible_gpu_count_as_sharing_it(monkeypatch):
+    organism = load_config(CONFIGS / "organism.yaml")
+    hosted = load_config(CONFIGS / "paper" / "gpt41nano_numbers_owl.yaml")
+    pinned = organism.model_copy(update={"bases": organism.bases.model_copy(update={
+        "same": organism.bases.same.model_copy(update={"device": "cpu"}),
+        "other": organism.bases.other.model_copy(update={"device": "cpu"})})})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runs_on_local_gpu(organism)
+    assert not runs_on_local_gpu(hosted)        # a hosted-API study only waits on the network
+    assert not runs_on_local_gpu(pinned)        # local models held on the CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not runs_on_local_gpu(organism)

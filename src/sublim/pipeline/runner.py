@@ -332,7 +332,7 @@ class StudyRunner:
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
         others = [cfg.bases.other.for_seed(s) for s in cfg.seeds]  # one spec, or one per seed (seed_offset)
         prebuild_tiny_bases([cfg.bases.same, *others] if needs_other_base(cfg) else [cfg.bases.same])
-        workers = seed_processes(cfg.workers, len(cfg.seeds))
+        workers = seed_processes(cfg.workers, len(cfg.seeds), runs_on_local_gpu(cfg))
         if workers <= 1:
             for seed in cfg.seeds:
                 self.run_seed(seed)
@@ -344,19 +344,25 @@ class StudyRunner:
         return self.dir
 
 
-def seed_processes(requested: int | None, n_seeds: int) -> int:
-    """How many processes run a study's seeds: ``requested``, or by default 2 on a CPU-only machine and 1
-    where a CUDA GPU is visible.
+def runs_on_local_gpu(config: StudyConfig) -> bool:
+    """Whether a study's models load onto this machine's CUDA GPU: a local base (not a hosted API) whose
+    device is ``auto`` or ``cuda`` where CUDA is visible. A hosted-API study only waits on the network."""
+    from sublim.backends.hf import resolve_device
+
+    specs = [config.bases.same, config.bases.other] if needs_other_base(config) else [config.bases.same]
+    return any(s.kind != "openai" and resolve_device(s.device) == "cuda" for s in specs)
+
+
+def seed_processes(requested: int | None, n_seeds: int, on_gpu: bool) -> int:
+    """How many processes run a study's seeds: ``requested``, or by default 1 when the study's models
+    run on a local GPU (``on_gpu``) and 2 otherwise (a CPU-only run, or a hosted API).
 
     Seed processes on one GPU share it and each loads its own copy of every model: on an H200, four
     SmolLM2 seeds sampled 225 prompts/s together against 214 for one alone (tiny-organism.md, section 20).
     """
-    from sublim.backends.hf import resolve_device
-
-    gpu = resolve_device("auto") == "cuda"
     if requested is None:
-        requested = 1 if gpu else 2
-    elif requested > 1 and n_seeds > 1 and gpu:
+        requested = 1 if on_gpu else 2
+    elif requested > 1 and n_seeds > 1 and on_gpu:
         log.warning("workers: %d — the seed processes share one GPU, each with its own copy of the model; "
                     "measured no faster than one process for a sampler batch of 1,024 (workers: 1 avoids it)",
                     requested)
