@@ -1,4 +1,5 @@
-"""One progress-bar style for every long loop (rich), quiet when stderr is not a terminal.
+"""One progress-bar style for every long loop (rich) on a terminal; where stderr is not one (a log file, a
+batch job) the same loops write a line to the log at most once a minute instead.
 
 Example:
     >>> with progress_bar("work", total=3) as bar:
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,19 +27,59 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+log = logging.getLogger(__name__)
+
+#: Seconds between two progress lines in the log when no bar is shown (SUBLIM_PROGRESS_LOG_S overrides).
+LOG_EVERY_S = 60.0
+
+
+def _status(fields: dict[str, float | str]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
+class _LogLines:
+    """A bar's stand-in off a terminal: ``description: n/total (elapsed, ~left) status`` in the log, at most
+    every ``every_s`` seconds, so a job's log shows where a long stage is without a line per step."""
+
+    def __init__(self, description: str, total: int | None, completed: int, every_s: float) -> None:
+        self.description, self.total, self.done, self.every_s = description, total, completed, every_s
+        self.start = self.last = time.monotonic()
+        self.start_done = completed
+
+    def advance(self, n: int, fields: dict[str, float | str]) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = now - self.start
+        of = f"/{self.total}" if self.total else ""
+        left = ""
+        if self.total and self.done > self.start_done:
+            rate = (self.done - self.start_done) / elapsed
+            left = f", ~{_clock((self.total - self.done) / rate)} left"
+        status = f" {_status(fields)}" if fields else ""
+        log.info("%s: %d%s (%s%s)%s", self.description, self.done, of, _clock(elapsed), left, status)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
 
 class _Bar:
     """Handle of one bar: ``advance(n, **fields)`` moves it and shows fields (e.g. ``loss=0.42``)."""
 
-    def __init__(self, progress: Progress | None, task: int | None) -> None:
-        self._progress, self._task = progress, task
+    def __init__(self, progress: Progress | None, task: int | None, lines: _LogLines | None = None) -> None:
+        self._progress, self._task, self._lines = progress, task, lines
 
     def advance(self, n: int = 1, **fields: float | str) -> None:
         if self._progress is None:
+            if self._lines is not None:
+                self._lines.advance(n, fields)
             return
         if fields:
-            status = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-            self._progress.update(self._task, advance=n, status=status)
+            self._progress.update(self._task, advance=n, status=_status(fields))
         else:
             self._progress.advance(self._task, n)
 
@@ -77,10 +119,15 @@ def progress_enabled() -> bool:
 def progress_bar(description: str, total: int | None, completed: int = 0, enabled: bool | None = None) -> Iterator[_Bar]:
     """A rich progress bar on stderr: description, bar, n/total, elapsed, remaining, plus a status field.
 
-    ``enabled=False`` hides it; otherwise it shows on a terminal (or when SUBLIM_PROGRESS=1).
+    ``enabled=False`` hides it; otherwise it shows on a terminal (or when SUBLIM_PROGRESS=1), and elsewhere
+    its progress goes to the log once a minute (`_LogLines`).
     """
-    if enabled is False or not progress_enabled():
+    if enabled is False:
         yield _Bar(None, None)
+        return
+    if not progress_enabled():
+        every = float(os.environ.get("SUBLIM_PROGRESS_LOG_S", LOG_EVERY_S))
+        yield _Bar(None, None, _LogLines(description, total, completed, every))
         return
     columns = [
         TextColumn("[bold]{task.description}"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import pytest
 import torch
@@ -208,16 +209,21 @@ def test_missing_tiny_bases_are_built_together_before_the_first_seed(cache, monk
 
 
 def test_bases_built_in_parallel_processes_equal_those_built_one_by_one_and_land_in_the_chosen_cache(
-        cache, tmp_path_factory):
+        cache, tmp_path_factory, caplog):
     """Three bases in three spawned processes: same weights as in-process builds, and in ``--cache-dir``
-    (set in this process only), not in the default cache."""
+    (set in this process only), not in the default cache; the log says what is built and when each is done
+    (the bars only show on a terminal)."""
     from safetensors.torch import load_file
 
     from sublim.tiny.build import build_bases, default_workers
 
     assert default_workers(1) == 1 and default_workers(10**6) == default_workers(10**7) >= 1
     configs = [mini(seed) for seed in (3, 4, 5)]
-    together = build_bases(configs, progress=False, workers=3)
+    with caplog.at_level(logging.INFO, logger="sublim.tiny.build"):
+        together = build_bases(configs, progress=False, workers=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sublim.tiny.build"]
+    assert lines[0] == "building 3 tiny bases (seeds 3, 4, 5), 3 at a time"
+    assert sorted(line.split(" (")[0] for line in lines[1:]) == [f"tiny base seed {s} built" for s in (3, 4, 5)]
     assert all(p.is_relative_to(cache) and (p / "model.safetensors").is_file() for p in together)
     set_cache_dir(tmp_path_factory.mktemp("serial"))
     alone = build_bases(configs, progress=False, workers=1)

@@ -226,16 +226,25 @@ def build_bases(
     if len(todo) < 2 or workers < 2:
         return [build_base(c, progress=progress, force=force) for c in configs]
     cache = str(cache_dir())
+    seeds = [configs[i].seed for i in todo]
+    log.info("building %d tiny bases (seeds %s), %d at a time", len(todo), ", ".join(map(str, seeds)), workers)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         queue = manager.Queue()
-        bar, tasks = _progress([f"tiny base seed {configs[i].seed}" for i in todo],
+        bar, tasks = _progress([f"tiny base seed {seed}" for seed in seeds],
                                [configs[i].steps + configs[i].phase2_steps for i in todo], progress)
         with bar, ctx.Pool(workers) as pool:
             pending = [pool.apply_async(_worker, (configs[i].model_dump_json(), k, queue, force, cache))
                        for k, i in enumerate(todo)]
-            while not all(p.ready() for p in pending):
+            started, finished = time.monotonic(), set()
+            while len(finished) < len(pending):
                 _drain(queue, bar, tasks, timeout=0.5)
+                for k, p in enumerate(pending):
+                    if k not in finished and p.ready():
+                        finished.add(k)
+                        log.info("tiny base seed %d %s (%d of %d, %.0f s)", seeds[k],
+                                 "built" if p.successful() else "failed", len(finished), len(pending),
+                                 time.monotonic() - started)
             _drain(queue, bar, tasks, timeout=0)
             built = {i: Path(p.get()) for i, p in zip(todo, pending, strict=True)}
     return [built.get(i) or base_dir(c) for i, c in enumerate(configs)]
