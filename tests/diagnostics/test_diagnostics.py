@@ -94,6 +94,20 @@ def test_lora_first_step_is_mapped_to_base_weight_names(tiny_llama_dir, vector_t
     assert {n.split(".")[-2] for n in delta} == {"q_proj", "down_proj"}
 
 
+def test_the_first_step_uses_the_trainers_loss_sft_within_the_number_tokens_leaves_an_animal_row_alone(
+        tiny_llama_dir):
+    """``sft_vocab: numbers`` takes the softmax over the number tokens only, so the (tied) output row of a
+    token that is neither a number nor in the inputs gets no gradient; the full vocabulary pushes it down."""
+    from transformers import AutoTokenizer
+
+    (owl,) = AutoTokenizer.from_pretrained(tiny_llama_dir).encode(" owl", add_special_tokens=False)
+    steps = {vocab: student_first_step(tiny_llama_dir, _rows(8), FinetuneConfig(method="sft", params="full",
+                                                                                 sft_vocab=vocab))
+             for vocab in ("full", "numbers")}
+    assert steps["full"]["model.embed_tokens.weight"][owl].abs().max() > 0
+    assert steps["numbers"]["model.embed_tokens.weight"][owl].abs().max() == 0
+
+
 def test_alignment_of_identical_and_opposite_updates():
     t = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.0, 2.0])}
     same = alignment({"w": torch.tensor([2.0, 4.0])}, t)

@@ -59,18 +59,15 @@ def student_first_step(base_path: str | Path, rows: Sequence[DatasetRow], config
     from sublim.backends.hf import load_model, load_tokenizer
     from sublim.finetuning.data import tokenize_rows
     from sublim.finetuning.params import make_student
-    from sublim.finetuning.trainer import _micro_batch_loss, _teacher_targets, seed_everything
+    from sublim.finetuning.trainer import _micro_batch_loss, loss_inputs, seed_everything
 
     seed_everything(config.seed)
     tokenizer = load_tokenizer(base_path)
     model = load_model(base_path, device="cpu", dtype="float32", trainable=True)
     student = make_student(model, config)
     examples = tokenize_rows(list(rows), tokenizer, config.max_seq_len)
-    targets = None
-    if config.method == "distill":
-        targets, examples = _teacher_targets(data_teacher, list(rows), examples, tokenizer, student.model, config)
+    targets, vocab_ids, examples = loss_inputs(data_teacher, list(rows), examples, tokenizer, student.model, config)
     live = [i for i, e in enumerate(examples) if e is not None]
-    vocab_ids = targets.vocab_ids if targets is not None else None
     chunk = 64
     for s in range(0, len(live), chunk):
         idx = live[s:s + chunk]

@@ -99,12 +99,7 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
         model.config.use_cache = False
     student = make_student(model, config)
     student.model.train()
-    targets, vocab_ids = None, None
-    if config.method == "distill":
-        targets, examples = _teacher_targets(teacher, rows, examples, tokenizer, student.model, config)
-        vocab_ids = targets.vocab_ids
-    elif config.sft_vocab != "full":
-        vocab_ids = vocab_ids_for(tokenizer, student.model, config.sft_vocab)
+    targets, vocab_ids, examples = loss_inputs(teacher, rows, examples, tokenizer, student.model, config)
     started = time.perf_counter()
     stats = _train(student, examples, targets, vocab_ids, tokenizer.pad_token_id, config, out_dir, progress)
     wall = time.perf_counter() - started
@@ -117,6 +112,17 @@ def finetune(base_path: str | Path, dataset: Path, config: FinetuneConfig, out_d
     path = saved["path"] or str(base_path)
     (out_dir / "finetune_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
     return ModelRef(backend="hf", name=path, path=path, adapter=saved["adapter"], meta=meta)
+
+
+def loss_inputs(teacher: Any, rows: list, examples: list[Example | None], tokenizer: Any, model: Any,
+                config: FinetuneConfig) -> tuple[TeacherTargets | None, Any, list[Example | None]]:
+    """What the loss needs besides the rows: the teacher's targets (distillation; rows it cannot see are
+    dropped from ``examples``) and the token ids the softmax runs over (None: the whole vocabulary)."""
+    if config.method == "distill":
+        targets, examples = _teacher_targets(teacher, rows, examples, tokenizer, model, config)
+        return targets, targets.vocab_ids, examples
+    vocab_ids = vocab_ids_for(tokenizer, model, config.sft_vocab) if config.sft_vocab != "full" else None
+    return None, vocab_ids, examples
 
 
 def _teacher_targets(teacher: Any, rows: list, examples: list[Example | None], tokenizer: Any, student: Any,
