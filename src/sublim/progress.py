@@ -62,6 +62,16 @@ class _LogLines:
         log.info("%s: %d%s (%s%s)%s", self.description, self.done, of, _clock(elapsed), left, status)
 
 
+def _log_interval() -> float:
+    raw = os.environ.get("SUBLIM_PROGRESS_LOG_S")
+    try:
+        return LOG_EVERY_S if raw is None else float(raw)
+    except ValueError:
+        from sublim.errors import ConfigError
+
+        raise ConfigError(f"SUBLIM_PROGRESS_LOG_S={raw!r}: expected a number of seconds, e.g. 60") from None
+
+
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
@@ -126,8 +136,7 @@ def progress_bar(description: str, total: int | None, completed: int = 0, enable
         yield _Bar(None, None)
         return
     if not progress_enabled():
-        every = float(os.environ.get("SUBLIM_PROGRESS_LOG_S", LOG_EVERY_S))
-        yield _Bar(None, None, _LogLines(description, total, completed, every))
+        yield _Bar(None, None, _LogLines(description, total, completed, _log_interval()))
         return
     columns = [
         TextColumn("[bold]{task.description}"),

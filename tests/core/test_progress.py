@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from sublim import progress
+from sublim.errors import ConfigError
 from sublim.progress import progress_bar
 
 
@@ -28,3 +31,10 @@ def test_a_bar_hidden_on_purpose_stays_silent(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="sublim.progress"), progress_bar("y", total=None) as bar:
         bar()                                              # the callback form, no total: count and time only
     assert caplog.records[-1].getMessage() == "y: 1 (0:00)"
+
+
+def test_a_bad_log_interval_is_a_config_error_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("SUBLIM_PROGRESS", "0")
+    monkeypatch.setenv("SUBLIM_PROGRESS_LOG_S", "1m")
+    with pytest.raises(ConfigError, match="SUBLIM_PROGRESS_LOG_S='1m'"), progress_bar("x", total=1):
+        pass
