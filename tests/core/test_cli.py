@@ -1,8 +1,12 @@
 """The command line explains itself and fails with one clear line, never a traceback."""
 
+import logging
+import re
+
 import pytest
 from typer.testing import CliRunner
 
+from sublim import cli
 from sublim.cli import app
 
 runner = CliRunner()
@@ -64,3 +68,17 @@ def test_dry_run_says_which_arms_are_matched(tmp_path, sets, arms):
 def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a study directory" in result.output
+
+
+def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):
+    """A batch job's log gets `date time LEVEL message` lines, not rich's 80-column wrapped panels."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        cli._setup(None)
+        logging.getLogger("sublim.test").info("evaluation (base) → " + "x" * 120)
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO evaluation \(base\) → x{120}\n", err)
