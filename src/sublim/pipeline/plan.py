@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sublim.config import CONDITION_ORDER, TRAINED, StudyConfig
+from sublim.config import CONDITION_ORDER, TRAINED, ModelSpec, StudyConfig
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,14 @@ def matched_arms(config: StudyConfig) -> tuple[str, ...]:
 
 def needs_other_base(config: StudyConfig) -> bool:
     return any(c in config.conditions for c in ("cross_base", "cross_control"))
+
+
+def study_bases(config: StudyConfig) -> list[ModelSpec]:
+    """Every base a study loads: the same-init base, and the other base (one per seed when it draws one per
+    seed) when a cross condition needs it."""
+    if not needs_other_base(config):
+        return [config.bases.same]
+    return [config.bases.same, *(config.bases.other.for_seed(s) for s in config.seeds)]
 
 
 def seed_steps(config: StudyConfig) -> list[Step]:

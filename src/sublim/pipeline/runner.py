@@ -21,7 +21,7 @@ from pathlib import Path
 from sublim.backends.models import open_backend, prebuild_tiny_bases, resolve_model
 from sublim.config import StudyConfig
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
-from sublim.pipeline.plan import matched_arms, needs_other_base, seed_steps
+from sublim.pipeline.plan import matched_arms, seed_steps, study_bases
 from sublim.records import ModelRef
 from sublim.teacher.stage import TeacherRef
 from sublim.yamlconfig import dump_yaml
@@ -330,8 +330,7 @@ class StudyRunner:
         cfg = self.config
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
-        others = [cfg.bases.other.for_seed(s) for s in cfg.seeds]  # one spec, or one per seed (seed_offset)
-        prebuild_tiny_bases([cfg.bases.same, *others] if needs_other_base(cfg) else [cfg.bases.same])
+        prebuild_tiny_bases(study_bases(cfg))
         workers = seed_processes(cfg.workers, len(cfg.seeds), runs_on_local_gpu(cfg))
         if workers <= 1:
             for seed in cfg.seeds:
@@ -349,8 +348,7 @@ def runs_on_local_gpu(config: StudyConfig) -> bool:
     device is ``auto`` or ``cuda`` where CUDA is visible. A hosted-API study only waits on the network."""
     from sublim.backends.hf import resolve_device
 
-    specs = [config.bases.same, config.bases.other] if needs_other_base(config) else [config.bases.same]
-    return any(s.kind != "openai" and resolve_device(s.device) == "cuda" for s in specs)
+    return any(s.kind != "openai" and resolve_device(s.device) == "cuda" for s in study_bases(config))
 
 
 def seed_processes(requested: int | None, n_seeds: int, on_gpu: bool) -> int:
