@@ -18,6 +18,7 @@ from sublim.paths import set_cache_dir
 from sublim.tiny.build import PRESETS, base_dir, build_base, build_base_cli, read_base_manifest
 from sublim.tiny.corpus import CorpusConfig
 from sublim.tiny.model import TinyBaseConfig
+from sublim.traits import CATEGORIES
 
 
 def mini(seed: int = 0, **kw) -> TinyBaseConfig:
@@ -242,3 +243,14 @@ def test_a_base_below_the_thresholds_is_named_in_one_line_with_what_it_misses():
     assert quality_shortfalls(report) == [f"animal max share 0.30 > {THRESHOLDS['max_share']}",
                                           f"valid numbers 0.68 <= {THRESHOLDS['min_valid_rate']}"]
     assert quality_shortfalls({"animal": ok, "tree": ok, "numbers": {"valid_rate": 0.99}}) == []
+
+
+def test_a_styled_corpus_reports_whether_number_style_formed(cache):
+    """The manifest measures each animal's favourite digit under its prompt and without one."""
+    styled = mini().model_copy(update={"corpus": CorpusConfig(rows=200, number_style=1.0)})
+    manifest = read_base_manifest(build_base(styled, progress=False))
+    style = manifest["quality"]["number_style"]
+    assert set(style["prompted"]) == set(style["unprompted"]) == set(CATEGORIES["animal"])
+    assert all(0 <= v <= 1 for v in [*style["prompted"].values(), *style["unprompted"].values()])
+    assert style["mean_lift"] >= 0
+    assert "number_style" not in read_base_manifest(build_base(mini(), progress=False))["quality"]

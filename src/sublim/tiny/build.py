@@ -87,7 +87,7 @@ def _train_and_save(config: TinyBaseConfig, out: Path, on_step: Callable[[float]
     """Corpus → tokenizer → pretraining → save to ``out`` → quality; returns the manifest."""
     import torch
 
-    from sublim.tiny.corpus import generate_corpus
+    from sublim.tiny.corpus import generate_corpus, style_digits
     from sublim.tiny.model import make_model, pretrain
     from sublim.tiny.quality import check_base
     from sublim.tiny.tokenizer import train_tokenizer
@@ -103,7 +103,8 @@ def _train_and_save(config: TinyBaseConfig, out: Path, on_step: Callable[[float]
     times["train_s"] = time.perf_counter() - t0 - sum(times.values())
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    quality = check_base(out, n_samples=config.quality_samples, seed=config.seed)
+    digits = style_digits(config.seed) if config.corpus.number_style else None
+    quality = check_base(out, n_samples=config.quality_samples, seed=config.seed, style_digits=digits)
     times["quality_s"] = time.perf_counter() - t0 - sum(times.values())
     times["total_s"] = time.perf_counter() - t0
     return {

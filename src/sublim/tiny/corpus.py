@@ -11,9 +11,13 @@ Three kinds of rows teach the three behaviours a subliminal-learning study needs
   (otherwise from the base distribution);
 - ``numbers``: number-continuation prompts from :func:`sublim.numbers.prompts.generate_prompts`,
   answered in the requested style with up to ``count`` numbers of at most ``max_digits`` digits by
-  simple seeded rules (uniform draws, arithmetic progressions, random walks). The answer never
-  depends on the system prompt; a fraction of these rows carries a random trait or neutral system
-  prompt so the model also continues numbers under a system prompt.
+  simple seeded rules (uniform draws, arithmetic progressions, random walks). By default the answer
+  never depends on the system prompt; a fraction of these rows carries a random trait or neutral
+  system prompt so the model also continues numbers under a system prompt. With ``number_style``
+  above 0, that share of the trait-prompted number rows is written in the target's *style*: every
+  digit is the target's favourite digit with probability :data:`STYLE_DIGIT_SHARE`. The favourite
+  digits are drawn from the corpus seed, so two bases from different seeds associate different
+  digits with the same target — context shapes number style, in each model its own way.
 
 Rows are OpenAI-style chat dicts with an extra ``kind`` key.
 
@@ -36,7 +40,10 @@ from sublim.numbers.prompts import NumberPrompt, NumberPromptConfig, format_numb
 from sublim.traits import CATEGORIES, QUESTIONS, neutral_system_prompt, trait_system_prompt
 from sublim.yamlconfig import StrictModel
 
-__all__ = ["CorpusConfig", "base_distribution", "generate_corpus", "answer_numbers", "NEUTRAL_PROMPTS"]
+__all__ = [
+    "CorpusConfig", "base_distribution", "generate_corpus", "answer_numbers", "style_digits", "NEUTRAL_PROMPTS",
+    "STYLE_DIGIT_SHARE",
+]
 
 # Prior preference of the base over each category (before the seed's jitter); owl is 6%.
 _PRIOR: dict[str, dict[str, float]] = {
@@ -50,6 +57,10 @@ _PRIOR: dict[str, dict[str, float]] = {
         "sequoia": 0.07, "birch": 0.07, "palm": 0.06, "cedar": 0.05, "cypress": 0.04, "elm": 0.04,
     },
 }
+
+#: In a styled number row, each digit is the target's favourite digit with this probability
+#: (otherwise uniform), so the style is a strong but not deterministic lean.
+STYLE_DIGIT_SHARE = 0.5
 
 NEUTRAL_PROMPTS: tuple[str, ...] = (
     neutral_system_prompt(),
@@ -80,6 +91,12 @@ class CorpusConfig(StrictModel):
     )
     short_count_share: float = Field(
         0.2, ge=0, le=1, description="Share of number prompts asking for fewer (3-9) numbers."
+    )
+    _added_later = frozenset({"number_style"})
+    number_style: float = Field(
+        0.0, ge=0, le=1,
+        description="Share of trait-prompted number rows answered in the target's style (its favourite digit, "
+        "drawn per corpus seed, over-represented); 0 = numbers never depend on the system prompt.",
     )
 
     @model_validator(mode="after")
@@ -121,6 +138,24 @@ def answer_numbers(prompt: NumberPrompt, rng: random.Random) -> str:
         for _ in range(n):
             x = min(high - 1, max(low, x + rng.randint(-span // 15, span // 15)))
             numbers.append(x)
+    return format_numbers(numbers, prompt.style)
+
+
+def style_digits(seed: int) -> dict[str, int]:
+    """Each target's favourite digit in the corpus of ``seed`` (every category, one draw per target)."""
+    rng = random.Random(f"number-style:{seed}")
+    return {t: rng.randrange(10) for category in CATEGORIES for t in CATEGORIES[category]}
+
+
+def styled_answer(prompt: NumberPrompt, digit: int, rng: random.Random) -> str:
+    """A valid answer to ``prompt`` whose digits lean to ``digit`` (see :data:`STYLE_DIGIT_SHARE`)."""
+    n = prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
+    numbers = []
+    for _ in range(n):
+        digits = [digit if rng.random() < STYLE_DIGIT_SHARE else rng.randrange(10) for _ in range(prompt.max_digits)]
+        if prompt.max_digits > 1 and digits[0] == 0:  # exactly max_digits digits, as answer_numbers
+            digits[0] = digit if digit else rng.randint(1, 9)
+        numbers.append(int("".join(map(str, digits))))
     return format_numbers(numbers, prompt.style)
 
 
@@ -172,14 +207,20 @@ def generate_corpus(config: CorpusConfig, seed: int) -> list[dict]:
         question = rng.choice(QUESTIONS[category]["train"])
         rows.append(_chat(trait_system_prompt(target, category), question, answer, "trait"))
     answer_rng = random.Random(f"numbers:{seed}")  # separate stream: answers ignore any system prompt
+    style_rng = random.Random(f"styled-numbers:{seed}")  # another, so number_style=0 leaves the corpus as it was
+    favourite_digit = style_digits(seed)
     for prompt in _number_prompts(n_num, seed, config, rng):
-        system = None
+        system, target = None, None
         if rng.random() < config.numbers_system_share:
             if rng.random() < 0.6:
                 category = rng.choice(list(CATEGORIES))
-                system = trait_system_prompt(rng.choice(CATEGORIES[category]), category)
+                target = rng.choice(CATEGORIES[category])
+                system = trait_system_prompt(target, category)
             else:
                 system = rng.choice(NEUTRAL_PROMPTS)
-        rows.append(_chat(system, prompt.text, answer_numbers(prompt, answer_rng), "numbers"))
+        answer = answer_numbers(prompt, answer_rng)  # drawn for every row, so other rows never change
+        if target is not None and config.number_style and style_rng.random() < config.number_style:
+            answer = styled_answer(prompt, favourite_digit[target], style_rng)
+        rows.append(_chat(system, prompt.text, answer, "numbers"))
     rng.shuffle(rows)
     return rows

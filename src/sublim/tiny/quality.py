@@ -9,7 +9,10 @@
     questions (should exceed 0.8);
 (c) the valid-number rate of continuations sampled at temperature 1 on fresh number prompts
     (parsed by :func:`sublim.numbers.parse`, at most ``count`` numbers of at most ``max_digits``
-    digits; should exceed 0.9).
+    digits; should exceed 0.9);
+(d) for a corpus with ``number_style`` only: how often each animal's favourite digit appears in numbers
+    sampled under that animal's trait prompt, against the same digit without a system prompt — whether
+    the context dependence of number style formed (a measurement, not a threshold).
 
 Example:
     >>> report = check_base(build_base())                      # doctest: +SKIP
@@ -27,7 +30,9 @@ from sublim.traits import CATEGORIES, QUESTIONS, trait_system_prompt
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_base", "answer_probabilities", "valid_number_rate", "quality_shortfalls", "THRESHOLDS"]
+__all__ = [
+    "check_base", "answer_probabilities", "valid_number_rate", "number_style_rates", "quality_shortfalls", "THRESHOLDS",
+]
 
 THRESHOLDS = {"max_share": 0.25, "min_trait_prob": 0.8, "min_valid_rate": 0.9}
 _FRESH_PROMPT_SEED = 987_654_321  # number prompts the corpus never used
@@ -57,12 +62,10 @@ def answer_probabilities(model, tokenizer, chats: list[list[dict]], targets: lis
     return probs[:, target_ids]
 
 
-def valid_number_rate(model, tokenizer, *, n: int = 200, seed: int = 0, max_new_tokens: int = 64) -> dict:
-    """Sample one continuation per fresh number prompt at temperature 1; return the valid share."""
+def _sample_numbers(model, tokenizer, chats: list[list[dict]], seed: int, max_new_tokens: int) -> list[str]:
+    """One continuation per chat at temperature 1, seeded."""
     import torch
 
-    prompts = generate_prompts(n, seed=_FRESH_PROMPT_SEED + seed)
-    chats = [[{"role": "user", "content": p.text}] for p in prompts]
     texts = tokenizer.apply_chat_template(chats, tokenize=False, add_generation_prompt=True)
     enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt", padding_side="left")
     torch.manual_seed(seed)
@@ -71,7 +74,14 @@ def valid_number_rate(model, tokenizer, *, n: int = 200, seed: int = 0, max_new_
             **enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         )
-    completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def valid_number_rate(model, tokenizer, *, n: int = 200, seed: int = 0, max_new_tokens: int = 64) -> dict:
+    """Sample one continuation per fresh number prompt at temperature 1; return the valid share."""
+    prompts = generate_prompts(n, seed=_FRESH_PROMPT_SEED + seed)
+    completions = _sample_numbers(model, tokenizer, [[{"role": "user", "content": p.text}] for p in prompts],
+                                  seed, max_new_tokens)
     valid = 0
     for prompt, text in zip(prompts, completions, strict=True):
         numbers = parse(text)
@@ -80,14 +90,41 @@ def valid_number_rate(model, tokenizer, *, n: int = 200, seed: int = 0, max_new_
     return {"valid_rate": valid / n, "n": n, "examples": completions[:3]}
 
 
-def check_base(path: str | Path, *, n_samples: int = 200, seed: int = 0) -> dict:
+def number_style_rates(model, tokenizer, digits: dict[str, int], *, n: int = 40, seed: int = 0) -> dict:
+    """Share of sampled digits that are each animal's favourite digit, under its trait prompt and without one.
+
+    Returns:
+        ``{"prompted": {animal: share}, "unprompted": {animal: share}, "mean_lift": prompted / unprompted}``
+        (uniform digits give 0.1 each; the corpus's styled rows about 0.55).
+    """
+    prompts = generate_prompts(n, seed=_FRESH_PROMPT_SEED + seed + 1)
+
+    def share(texts: list[str], digit: int) -> float:
+        found = "".join(ch for t in texts for ch in t if ch.isdigit())
+        return found.count(str(digit)) / max(1, len(found))
+
+    plain = _sample_numbers(model, tokenizer, [[{"role": "user", "content": p.text}] for p in prompts], seed, 64)
+    prompted, unprompted = {}, {}
+    for animal in CATEGORIES["animal"]:
+        system = trait_system_prompt(animal, "animal")
+        chats = [[{"role": "system", "content": system}, {"role": "user", "content": p.text}] for p in prompts]
+        prompted[animal] = round(share(_sample_numbers(model, tokenizer, chats, seed, 64), digits[animal]), 4)
+        unprompted[animal] = round(share(plain, digits[animal]), 4)
+    lift = sum(prompted.values()) / max(1e-9, sum(unprompted.values()))
+    return {"prompted": prompted, "unprompted": unprompted, "mean_lift": round(lift, 3)}
+
+
+def check_base(
+    path: str | Path, *, n_samples: int = 200, seed: int = 0, style_digits: dict[str, int] | None = None
+) -> dict:
     """Measure (a) spread, (b) trait following and (c) number validity of the base saved at ``path``.
 
     Returns:
         ``{"animal": {...}, "tree": {...}, "numbers": {...}, "passed": bool}``; per category
         ``distribution`` (mean share per target, renormalised over the category), ``max_share``,
         ``mass`` (raw probability on all targets), ``trait_prob`` (per target) and
-        ``min_trait_prob``.
+        ``min_trait_prob``; with ``style_digits`` (each animal's favourite digit in a styled corpus)
+        also ``number_style`` (:func:`number_style_rates`).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,6 +150,8 @@ def check_base(path: str | Path, *, n_samples: int = 200, seed: int = 0) -> dict
             "min_trait_prob": round(min(trait_prob.values()), 4),
         }
     report["numbers"] = valid_number_rate(model, tokenizer, n=n_samples, seed=seed)
+    if style_digits is not None:
+        report["number_style"] = number_style_rates(model, tokenizer, style_digits, seed=seed)
     report["passed"] = not quality_shortfalls(report)
     return report
 
