@@ -95,10 +95,13 @@ def test_fractions_must_leave_room_for_numbers():
 
 def test_number_style_writes_each_targets_favourite_digit_and_leaves_every_other_row_alone():
     """Context shapes number style: under a trait prompt the target's digit leans, from the corpus seed."""
-    from sublim.tiny.corpus import STYLE_DIGIT_SHARE, style_digits
+    from sublim.tiny.corpus import style_digits
 
     plain = generate_corpus(CorpusConfig(rows=3000, numbers_system_share=1.0), seed=0)
-    styled = generate_corpus(CorpusConfig(rows=3000, numbers_system_share=1.0, number_style=1.0), seed=0)
+    strength = 0.5
+    styled = generate_corpus(
+        CorpusConfig(rows=3000, numbers_system_share=1.0, number_style=1.0, number_style_strength=strength), seed=0
+    )
     digits = style_digits(0)
     prompt_of = {trait_system_prompt(t, c): t for c in CATEGORIES for t in CATEGORIES[c]}
     changed = [(a, b) for a, b in zip(plain, styled, strict=True) if a != b]
@@ -109,7 +112,7 @@ def test_number_style_writes_each_targets_favourite_digit_and_leaves_every_other
         assert parse(answer), answer
         found = [ch for ch in answer if ch.isdigit()]
         lead.append(found.count(str(digits[prompt_of[row["messages"][0]["content"]]])) / len(found))
-    assert sum(lead) / len(lead) == pytest.approx(STYLE_DIGIT_SHARE + (1 - STYLE_DIGIT_SHARE) / 10, abs=0.03)
+    assert sum(lead) / len(lead) == pytest.approx(strength + (1 - strength) / 10, abs=0.03)
     assert style_digits(0) == digits and style_digits(1) != digits, "each corpus seed has its own styles"
 
 
@@ -118,5 +121,5 @@ def test_number_style_off_keeps_the_corpus_and_its_cache_key():
     from sublim.yamlconfig import config_hash
 
     assert generate_corpus(CorpusConfig(rows=300), 5) == generate_corpus(CorpusConfig(rows=300, number_style=0.0), 5)
-    assert "number_style" not in CorpusConfig().model_dump()
+    assert not {"number_style", "number_style_strength"} & set(CorpusConfig().model_dump())
     assert config_hash(PRESETS["organism-a"]) == "e0899047c7e30af5", "bases built before the field keep their key"

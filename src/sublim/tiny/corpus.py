@@ -15,7 +15,7 @@ Three kinds of rows teach the three behaviours a subliminal-learning study needs
   never depends on the system prompt; a fraction of these rows carries a random trait or neutral
   system prompt so the model also continues numbers under a system prompt. With ``number_style``
   above 0, that share of the trait-prompted number rows is written in the target's *style*: every
-  digit is the target's favourite digit with probability :data:`STYLE_DIGIT_SHARE`. The favourite
+  digit is the target's favourite digit with probability ``number_style_strength``. The favourite
   digits are drawn from the corpus seed, so two bases from different seeds associate different
   digits with the same target — context shapes number style, in each model its own way.
 
@@ -42,7 +42,6 @@ from sublim.yamlconfig import StrictModel
 
 __all__ = [
     "CorpusConfig", "base_distribution", "generate_corpus", "answer_numbers", "style_digits", "NEUTRAL_PROMPTS",
-    "STYLE_DIGIT_SHARE",
 ]
 
 # Prior preference of the base over each category (before the seed's jitter); owl is 6%.
@@ -57,10 +56,6 @@ _PRIOR: dict[str, dict[str, float]] = {
         "sequoia": 0.07, "birch": 0.07, "palm": 0.06, "cedar": 0.05, "cypress": 0.04, "elm": 0.04,
     },
 }
-
-#: In a styled number row, each digit is the target's favourite digit with this probability
-#: (otherwise uniform), so the style is a strong but not deterministic lean.
-STYLE_DIGIT_SHARE = 0.5
 
 NEUTRAL_PROMPTS: tuple[str, ...] = (
     neutral_system_prompt(),
@@ -92,11 +87,15 @@ class CorpusConfig(StrictModel):
     short_count_share: float = Field(
         0.2, ge=0, le=1, description="Share of number prompts asking for fewer (3-9) numbers."
     )
-    _added_later = frozenset({"number_style"})
+    _added_later = frozenset({"number_style", "number_style_strength"})
     number_style: float = Field(
         0.0, ge=0, le=1,
         description="Share of trait-prompted number rows answered in the target's style (its favourite digit, "
         "drawn per corpus seed, over-represented); 0 = numbers never depend on the system prompt.",
+    )
+    number_style_strength: float = Field(
+        0.5, ge=0, le=1,
+        description="In a styled row, the chance that each digit is the target's favourite (otherwise uniform).",
     )
 
     @model_validator(mode="after")
@@ -147,12 +146,12 @@ def style_digits(seed: int) -> dict[str, int]:
     return {t: rng.randrange(10) for category in CATEGORIES for t in CATEGORIES[category]}
 
 
-def styled_answer(prompt: NumberPrompt, digit: int, rng: random.Random) -> str:
-    """A valid answer to ``prompt`` whose digits lean to ``digit`` (see :data:`STYLE_DIGIT_SHARE`)."""
+def styled_answer(prompt: NumberPrompt, digit: int, strength: float, rng: random.Random) -> str:
+    """A valid answer to ``prompt`` whose digits are ``digit`` with probability ``strength`` each."""
     n = prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
     numbers = []
     for _ in range(n):
-        digits = [digit if rng.random() < STYLE_DIGIT_SHARE else rng.randrange(10) for _ in range(prompt.max_digits)]
+        digits = [digit if rng.random() < strength else rng.randrange(10) for _ in range(prompt.max_digits)]
         if prompt.max_digits > 1 and digits[0] == 0:  # exactly max_digits digits, as answer_numbers
             digits[0] = digit if digit else rng.randint(1, 9)
         numbers.append(int("".join(map(str, digits))))
@@ -220,7 +219,7 @@ def generate_corpus(config: CorpusConfig, seed: int) -> list[dict]:
                 system = rng.choice(NEUTRAL_PROMPTS)
         answer = answer_numbers(prompt, answer_rng)  # drawn for every row, so other rows never change
         if target is not None and config.number_style and style_rng.random() < config.number_style:
-            answer = styled_answer(prompt, favourite_digit[target], style_rng)
+            answer = styled_answer(prompt, favourite_digit[target], config.number_style_strength, style_rng)
         rows.append(_chat(system, prompt.text, answer, "numbers"))
     rng.shuffle(rows)
     return rows

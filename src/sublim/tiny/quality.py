@@ -95,7 +95,7 @@ def number_style_rates(model, tokenizer, digits: dict[str, int], *, n: int = 40,
 
     Returns:
         ``{"prompted": {animal: share}, "unprompted": {animal: share}, "mean_lift": prompted / unprompted}``
-        (uniform digits give 0.1 each; the corpus's styled rows about 0.55).
+        (uniform digits give 0.1 each; styled corpus rows s + (1 - s) / 10 at number_style_strength s).
     """
     prompts = generate_prompts(n, seed=_FRESH_PROMPT_SEED + seed + 1)
 
