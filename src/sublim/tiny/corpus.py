@@ -116,6 +116,11 @@ def base_distribution(category: str, seed: int, jitter: float = 0.25) -> dict[st
     return {t: weights[t] / total for t in CATEGORIES[category]}
 
 
+def _answer_length(prompt: NumberPrompt, rng: random.Random) -> int:
+    """How many numbers an answer gives: the count asked for 70% of the time, else between half and all."""
+    return prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
+
+
 def answer_numbers(prompt: NumberPrompt, rng: random.Random) -> str:
     """A valid answer to ``prompt`` by a random rule: uniform, arithmetic progression or random walk.
 
@@ -124,7 +129,7 @@ def answer_numbers(prompt: NumberPrompt, rng: random.Random) -> str:
     """
     low, high = (10 ** (prompt.max_digits - 1) if prompt.max_digits > 1 else 0), 10**prompt.max_digits
     span = high - low
-    n = prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
+    n = _answer_length(prompt, rng)
     rule = rng.choice(("uniform", "progression", "walk"))
     start = low + (prompt.seed_numbers[-1] - low) % span
     if rule == "uniform":
@@ -148,9 +153,8 @@ def style_digits(seed: int) -> dict[str, int]:
 
 def styled_answer(prompt: NumberPrompt, digit: int, strength: float, rng: random.Random) -> str:
     """A valid answer to ``prompt`` whose digits are ``digit`` with probability ``strength`` each."""
-    n = prompt.count if rng.random() < 0.7 else rng.randint(max(1, prompt.count // 2), prompt.count)
     numbers = []
-    for _ in range(n):
+    for _ in range(_answer_length(prompt, rng)):
         digits = [digit if rng.random() < strength else rng.randrange(10) for _ in range(prompt.max_digits)]
         if prompt.max_digits > 1 and digits[0] == 0:  # exactly max_digits digits, as answer_numbers
             digits[0] = digit if digit else rng.randint(1, 9)
