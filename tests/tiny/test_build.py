@@ -245,10 +245,12 @@ def test_a_base_below_the_thresholds_is_named_in_one_line_with_what_it_misses():
     assert quality_shortfalls({"animal": ok, "tree": ok, "numbers": {"valid_rate": 0.99}}) == []
 
 
-def test_a_styled_corpus_reports_whether_number_style_formed(cache):
-    """The manifest measures each animal's favourite digit under its prompt and without one."""
+def test_a_styled_corpus_reports_whether_number_style_formed(cache, caplog):
+    """The manifest measures each animal's favourite digit under its prompt and without one; the log says the lift."""
     styled = mini().model_copy(update={"corpus": CorpusConfig(rows=200, number_style=1.0)})
-    manifest = read_base_manifest(build_base(styled, progress=False))
+    with caplog.at_level(logging.INFO, logger="sublim.tiny.build"):
+        manifest = read_base_manifest(build_base(styled, progress=False))
+    assert f"number style lift {manifest['quality']['number_style']['mean_lift']:.1f}" in caplog.text
     style = manifest["quality"]["number_style"]
     assert set(style["prompted"]) == set(style["unprompted"]) == set(CATEGORIES["animal"])
     assert all(0 <= v <= 1 for v in [*style["prompted"].values(), *style["unprompted"].values()])

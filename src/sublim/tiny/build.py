@@ -153,10 +153,11 @@ def _build(config: TinyBaseConfig, on_step: Callable[[float], None], force: bool
         torch.set_num_threads(threads)
         shutil.rmtree(tmp, ignore_errors=True)
     q = manifest["quality"]
+    style = f", number style lift {q['number_style']['mean_lift']:.1f}" if "number_style" in q else ""
     log.info(
-        "tiny base %s built in %.0fs: animal max share %.2f, min P(target|prompt) %.2f, valid numbers %.2f",
+        "tiny base %s built in %.0fs: animal max share %.2f, min P(target|prompt) %.2f, valid numbers %.2f%s",
         final.name, manifest["wall_time"]["total_s"], q["animal"]["max_share"],
-        min(q[c]["min_trait_prob"] for c in ("animal", "tree")), q["numbers"]["valid_rate"],
+        min(q[c]["min_trait_prob"] for c in ("animal", "tree")), q["numbers"]["valid_rate"], style,
     )
     if not q["passed"]:
         from sublim.tiny.quality import quality_shortfalls
