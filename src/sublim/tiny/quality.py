@@ -117,7 +117,7 @@ def number_style_rates(model, tokenizer, digits: dict[str, int], *, n: int = 40,
 def check_base(
     path: str | Path, *, n_samples: int = 200, seed: int = 0, style_digits: dict[str, int] | None = None
 ) -> dict:
-    """Measure (a) spread, (b) trait following and (c) number validity of the base saved at ``path``.
+    """Measure (a) spread, (b) trait following, (c) number validity and, for a styled corpus, (d) number style.
 
     Returns:
         ``{"animal": {...}, "tree": {...}, "numbers": {...}, "passed": bool}``; per category
