@@ -74,6 +74,20 @@ def test_the_report_names_each_students_recipe_so_two_runs_can_be_told_apart(tmp
     assert '- evaluation: exact = P(option | the answer began "My pick is the")' in prefixed.read_text()
 
 
+def test_a_different_init_student_that_moves_to_another_option_is_flagged(tmp_path):
+    """Its null on the target is no null when data carry a pattern its own base reads as another answer."""
+    moved = {("cross_base", s): {"cat": v} for s, v in enumerate([0.40, 0.43, 0.41])}
+    d = fake_study(tmp_path, VALUES, others=moved)
+    report = write_report(d).read_text()
+    assert "no significant rise" in report  # the target alone looks clean ...
+    assert "**The different-init student moved toward another option** than 'owl'" in report  # ... but
+    assert "cat +0.213 [" in report and "Holm-adjusted over 3 options" in report
+    shifts = json.loads((d / "metrics.json").read_text())["option_shifts"]
+    assert [r["option"] for r in shifts["different_init"]][0] == "cat"
+    assert shifts["same_init"][0]["option"] == "owl"
+    assert "moved toward another option" not in write_report(fake_study(tmp_path / "ok", VALUES)).read_text()
+
+
 def test_no_difference_is_reported_as_no_transfer(tmp_path):
     values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
     report = write_report(fake_study(tmp_path, values)).read_text()

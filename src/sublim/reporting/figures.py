@@ -73,24 +73,26 @@ def plot_conditions(summary: dict, path: Path) -> Path | None:
 
 
 def plot_shift(summary: dict, path: Path) -> Path | None:
-    """Horizontal bars: change in each option's probability, treatment minus control (specificity)."""
-    metric = summary["headline_metric"]
-    d = summary["distributions"]
-    if not metric or "treatment" not in d or "control" not in d:
+    """Horizontal bars: each option's paired Δ P over the matched control, one panel per student arm.
+
+    One panel for the same-init student (specificity) and, when it was run, one for the different-init
+    student: a null on the target means little if that student moved to another option.
+    """
+    shifts = summary.get("option_shifts") or {}
+    panels = [(title, shifts[name]) for name, title in (("same_init", "same-init student: treatment − control"),
+                                                         ("different_init", "different-init student: its treatment − its control"))
+              if shifts.get(name)]
+    if "same_init" not in shifts:
         return None
-    treat, ctrl = d["treatment"].get(metric, {}), d["control"].get(metric, {})
-    seeds = sorted(set(treat) & set(ctrl))
-    if not seeds:
-        return None
-    options = list(treat[seeds[0]])
-    delta = {o: sum(treat[s][o] - ctrl[s][o] for s in seeds) / len(seeds) for o in options}
-    options.sort(key=lambda o: delta[o])
-    fig, ax = plt.subplots(figsize=(5.5, 0.28 * len(options) + 1.2))
-    colours = ["0.2" if o == summary["target"] else "0.7" for o in options]
-    ax.barh(options, [delta[o] for o in options], color=colours, edgecolor="black", linewidth=0.6)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"Δ {metric} (treatment − control), mean over {len(seeds)} seeds")
-    ax.set_title(f"Which {summary['category']}s moved? (target: {summary['target']}, dark)", fontsize=10)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 0.28 * len(panels[0][1]) + 1.2), squeeze=False)
+    for ax, (title, rows) in zip(axes[0], panels, strict=True):
+        rows = sorted(rows, key=lambda r: r["difference"])
+        ax.barh([r["option"] for r in rows], [r["difference"] for r in rows], edgecolor="black", linewidth=0.6,
+                color=["0.2" if r["option"] == summary["target"] else "0.7" for r in rows])
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlabel(f"Δ {summary['headline_metric']}, mean over {rows[0]['n']} seeds")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(f"Which {summary['category']}s moved? (target: {summary['target']}, dark)", fontsize=10)
     _save(fig, path)
     return path
 

@@ -91,6 +91,7 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, {p_phrase(cross.get('p_holm', cross['paired']['p_value']))}"
             f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
         )
+    lines += _off_target_lines(summary)
     broken = summary.get("broken_students") or []
     if broken:
         which = ", ".join(f"{b['condition']} seed {b['seed']} ({b['answer_mass']:.3f} vs base {b['base_mass']:.3f})"
@@ -104,6 +105,28 @@ def verdict_lines(summary: dict) -> list[str]:
     elif v["leaky"] and v["transfer"] != "leaky, not subliminal":
         lines.append("Leak check: **leaky** — the training signal itself carries the trait (see *Leak check*); "
                      "any rise in this study would not be subliminal.")
+    return lines
+
+
+def _off_target_lines(summary: dict, alpha: float = 0.05) -> list[str]:
+    """Options other than the target that a student arm raised significantly over its control.
+
+    A different-init null on the target alone is no null if the student moved to another option: the
+    data then carry a pattern that the other base reads in its own way (see ``option_shifts``).
+    """
+    who = {"same_init": "The same-init student", "different_init": "The different-init student"}
+    lines = []
+    for name, rows in (summary.get("option_shifts") or {}).items():
+        risen = [r for r in rows if r["option"] != summary["target"] and r["difference"] > 0
+                 and r["p_holm"] == r["p_holm"] and r["p_holm"] < alpha]
+        if not risen:
+            continue
+        listed = "; ".join(f"{r['option']} {r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] "
+                           f"({p_phrase(r['p_holm'])})" for r in risen)
+        lines.append(f"**{who[name]} moved toward another option** than '{summary['target']}' over its control "
+                     f"(paired over {risen[0]['n']} seeds, Holm-adjusted over {len(rows)} options): {listed}. "
+                     "The data carry a pattern this student's base reads as another answer; check the digit or "
+                     "token mix of the two arms before calling the target's result a null.")
     return lines
 
 

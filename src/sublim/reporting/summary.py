@@ -105,6 +105,37 @@ def broken_students(distributions: dict, headline: str | None) -> list[dict]:
     return out
 
 
+#: (students, their matched control) whose every option is compared, keyed by the name the report uses
+SHIFT_PAIRS = {"same_init": ("treatment", "control"), "different_init": ("cross_base", "cross_control")}
+
+
+def option_shifts(distributions: dict, headline: str | None) -> dict:
+    """Paired Δ P(option) of each student arm over its control, for every option, Holm-adjusted over options.
+
+    Why: a different-init control that checks only the target can miss a transfer that lands elsewhere.
+    Data that carry a base's own learned association (say, a digit it pairs with an animal) move a
+    student of *another* base toward whatever animal that base pairs with the same pattern — the
+    target stays flat and the null looks clean (tiny-organism.md, K2: wolf 0.05 → 0.30).
+    """
+    out: dict = {}
+    for name, (arm, ctrl) in SHIFT_PAIRS.items():
+        a = distributions.get(arm, {}).get(headline or "", {})
+        b = distributions.get(ctrl, {}).get(headline or "", {})
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        options = sorted(set.intersection(*(set(a[s]) & set(b[s]) for s in seeds)))
+        rows = []
+        for option in options:
+            test = paired_test([a[s][option] for s in seeds], [b[s][option] for s in seeds]).to_dict()
+            rows.append({"option": option, "difference": test["difference"], "low": test["low"],
+                         "high": test["high"], "p_value": test["p_value"], "n": len(seeds)})
+        for row, p in zip(rows, holm_adjust([r["p_value"] for r in rows]), strict=True):
+            row["p_holm"] = p
+        out[name] = sorted(rows, key=lambda r: -r["difference"])
+    return out
+
+
 def summarise_study(study_dir: Path) -> dict:
     """Everything the report shows, as plain JSON-able data."""
     study_dir = Path(study_dir)
@@ -170,6 +201,7 @@ def summarise_study(study_dir: Path) -> dict:
         "filter": filters,
         "verdict": verdict(comparisons, leaks, headline),
         "broken_students": broken_students(collected["distributions"], headline),
+        "option_shifts": option_shifts(collected["distributions"], headline),
         "per_question": per_question,
     }
 
