@@ -313,6 +313,56 @@ def diagnose_cmd(
             console.print(f"written: {out}")
 
 
+@app.command("check")
+def check_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished study directory, e.g. runs/organism.")],
+    split: Annotated[list[str] | None, typer.Option(
+        help="Question split(s) to judge (repeatable); the first decides the exit code. Default: eval, then "
+        "heldout (the questions never tuned on), each reported separately.")] = None,
+    min_seeds: Annotated[int, typer.Option(help="Seeds the same-init student needs.")] = 5,
+    min_ratio: Annotated[float, typer.Option(help="Same-init P(target) over the base's, at least.")] = 2.0,
+    out: Annotated[Path | None, typer.Option(help="Also write every split's verdict as JSON here.")] = None,
+) -> None:
+    """Judge a finished study by the organism's pass criteria: the same-init student's 95% CI above the
+    base and the matched control, >= MIN_RATIO x the base, no significant rise for the different-init
+    student (and, with a base per seed, its CI below half the same-init gain), the leak check clean, a
+    dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
+    when every check passes on the first split, 1 when one fails."""
+    from sublim.diagnostics.criteria import CHECK_NAMES, describe_check, level_a
+
+    verdicts = {}
+    for name in split or ["eval", "heldout"]:
+        verdict = _guard(level_a, run_dir, split=name, min_seeds=min_seeds, min_ratio=min_ratio)
+        verdicts[name] = verdict
+        if not verdict["per_seed"].get("treatment"):
+            console.print(f"[yellow]{run_dir}: split '{name}' was not evaluated[/]")
+            continue
+        table = Table(title=f"{verdict['study']} — split '{name}': P(target), mean [95% CI] over seeds", title_justify="left")
+        for column in ("arm", "mean [95% CI]", "n", "per seed"):
+            table.add_column(column)
+        for arm, est in verdict["estimates"].items():
+            per_seed = ", ".join(f"{v:.3f}" for v in verdict["per_seed"][arm].values())
+            table.add_row(arm, f"{est['mean']:.4f} [{est['low']:.4f}, {est['high']:.4f}]", str(est["n"]), per_seed)
+        console.print(table)
+        checks = Table(show_header=True)
+        for column in ("check", "numbers", "result"):
+            checks.add_column(column)
+        for key, check in verdict["checks"].items():
+            mark = "info" if check.get("informational") else ("[green]pass[/]" if check["passed"] else "[red]FAIL[/]")
+            checks.add_row(CHECK_NAMES.get(key, key),
+                           escape(describe_check(key, check, min_seeds=min_seeds, min_ratio=min_ratio)), mark)
+        console.print(checks)
+        console.print(f"split '{name}': " + ("[bold green]every criterion met[/]" if verdict["passed"]
+                                              else "[bold red]not met[/]"))
+    if out is not None:
+        from sublim.pipeline.artifacts import write_json
+
+        write_json(out, verdicts)
+        console.print(f"written: {out}")
+    first = verdicts[next(iter(verdicts))]
+    raise typer.Exit(0 if first["passed"] else 1)
+
+
 ACROSS_COLUMNS = {  # field → short header (the table must fit an 80-column terminal)
     "effect": "effect", "cross_effect": "cross", "diff_cos": "Δcos", "c": "c",
     "treatment_divergence_rate": "div", "diff_mean_kl": "ΔKL", "diff_mean_ll_shift": "ΔLL",

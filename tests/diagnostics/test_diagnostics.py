@@ -296,3 +296,28 @@ def test_diagnose_ranks_the_diagnostics_against_the_effect_across_several_studie
     across = json.loads((tmp_path / "across.json").read_text())
     assert across["spearman_vs_effect"]["c"] == {"rho": pytest.approx(1.0), "p": pytest.approx(0.0), "n": 4}
     assert across["spearman_vs_effect"]["diff_cos"]["rho"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("leaky, exit_code", [(False, 0), (True, 1)])
+def test_check_command_judges_a_study_and_its_exit_code_says_whether_it_passed(tmp_path, leaky, exit_code):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    study = _fake_study(tmp_path / "s", ORGANISM, leaky)
+    result = CliRunner().invoke(app, ["check", str(study), "--out", str(tmp_path / "v.json")], env={"COLUMNS": "200"})
+    assert result.exit_code == exit_code, result.output
+    assert "5.20×" in result.output and "split 'heldout' was not evaluated" in result.output
+    assert ("FAIL" in result.output) is leaky
+    assert json.loads((tmp_path / "v.json").read_text())["eval"]["passed"] is not leaky
+
+
+def test_check_command_names_a_directory_that_is_not_a_study(tmp_path):
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    result = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 2 and "not a study directory" in result.output and "Traceback" not in result.output

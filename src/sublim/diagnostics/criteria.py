@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json
 from sublim.stats import mean_ci, paired_test
 
@@ -47,6 +48,8 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
     import yaml
 
     study_dir = Path(study_dir)
+    if not (study_dir / "config.yaml").is_file():
+        raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
     config = yaml.safe_load((study_dir / "config.yaml").read_text())
     seeds, target = list(config["seeds"]), config["trait"]["target"]
     v = {c: _per_seed(study_dir, c, seeds, target, split)
@@ -96,6 +99,45 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
                                                             "cross_init_null"} <= set(checks)
     return {"study": config["name"], "split": split, "per_seed": {c: x for c, x in v.items() if x},
             "estimates": est, "checks": checks, "passed": passed}
+
+
+CHECK_NAMES = {
+    "seeds": "seeds evaluated",
+    "above_base": "same-init CI above the base CI",
+    "above_control": "same-init CI above the matched control CI",
+    "ratio_to_base": "same-init mean / base mean",
+    "treatment_vs_control": "same-init − control (paired)",
+    "cross_init_null": "different-init: no significant rise",
+    "cross_below_half_same": "different-init CI below half the same-init Δ",
+    "leak_clean": "leak check clean",
+    "dominant_diagonal": "confusion matrix diagonal dominant",
+}
+
+
+def describe_check(name: str, check: dict, *, min_seeds: int = 5, min_ratio: float = 2.0) -> str:
+    """One line of numbers behind a check, as a reader would want to verify it."""
+    v = check["value"]
+    if name == "seeds":
+        return f"{v} (need ≥ {min_seeds})"
+    if name in ("above_base", "above_control"):
+        return f"treatment CI low − {'base' if name == 'above_base' else 'control'} CI high = {v:+.4f}"
+    if name == "ratio_to_base":
+        return f"{v:.2f}× (need ≥ {min_ratio:g}×)"
+    if name in ("treatment_vs_control", "cross_init_null"):
+        line = f"Δ {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}], p = {v['p_value']:.2g}, n = {v['n_treatment']}"
+        return line + (f"; one-sided p(rise) = {v['p_one_sided_rise']:.2g}" if "p_one_sided_rise" in v else "")
+    if name == "cross_below_half_same":
+        return f"CI high {v['cross_high']:+.4f} vs half the same-init Δ {v['half_same']:+.4f}"
+    if name == "leak_clean":
+        leaky = sum(x["leaky"] for x in v)
+        rows = sum(int(x["rows_mentioning"] or 0) for x in v)
+        masses = [x["teacher_mass"] for x in v if x.get("teacher_mass") is not None]
+        base = [x["base_mass"] for x in v if x.get("base_mass") is not None]
+        mass = f"; teacher target mass ≤ {max(masses):.2g} (base {max(base):.2g})" if masses and base else ""
+        return f"{leaky} of {len(v)} arm-seeds leaky, {rows} rows name the target{mass}"
+    if name == "dominant_diagonal":
+        return f"row max {v['rows']}, column max {v['columns']} ({', '.join(v['labels'])})"
+    return str(v)
 
 
 def _specificity(study_dir: Path) -> dict | None:
