@@ -228,9 +228,11 @@ def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
     assert leak["teacher_mass"] != pytest.approx(leak["base_mass"], rel=1e-3)
     student = json.loads((study / "treatment/0/finetuning/result.json").read_text())["model"]["meta"]
     assert student["first_loss"] > 1e-4  # the base student's KL to the teacher, not to itself
-    # the `teacher` condition asks the teacher itself, adapter applied: it holds the trait
+    # the `teacher` condition asks the teacher itself, adapter applied: it holds the trait. Scored without
+    # the adapter it would equal the base exactly; how far a 64-row teacher moves depends on the base's
+    # bytes, which differ between CPUs (docs/tiny-base.md): over 2x on earlier development machines, 1.3x on an AVX-512 one
     summary = json.loads((study / "metrics.json").read_text())["conditions"]
-    assert summary["teacher"]["eval/exact"]["estimate"]["mean"] > 2 * summary["base"]["eval/exact"]["estimate"]["mean"]
+    assert summary["teacher"]["eval/exact"]["estimate"]["mean"] > 1.15 * summary["base"]["eval/exact"]["estimate"]["mean"]
     assert "| teacher |" in (study / "report.md").read_text()
 
 
