@@ -142,3 +142,23 @@ def test_banned_accepts_none_default_or_a_list_from_yaml():
     assert load_yaml_text("banned: none", FilterConfig).banned_numbers() == frozenset()
     assert 666 in load_yaml_text("banned: default", FilterConfig).banned_numbers()
     assert load_yaml_text("banned: [1, 2]", FilterConfig).banned_numbers() == {1, 2}
+
+
+def test_rows_cut_by_the_token_budget_are_counted_and_named_in_a_warning(tmp_path, caplog):
+    """A list cut mid-number at max_new_tokens fails the format: the report says the budget did it."""
+    def sampled(completion: str, finish: str) -> DatasetRow:
+        return DatasetRow.model_validate({**make_row(completion).model_dump(), "finish_reason": finish})
+
+    rows = [sampled("[100, 408, 691, 9", "length"), sampled("[100, 408]", "stop"),
+            sampled("Sure: 1", "stop"), sampled("909, 670, 681", "length")]  # the last is whole: kept
+    kept, report = apply_filters(rows, FilterConfig())
+    assert len(kept) == 2 and report.rejected == 2 and report.rejected_at_token_limit == 1
+    write_jsonl(tmp_path / "samples.jsonl", rows)
+    with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
+        run(FilterConfig(), tmp_path / "samples.jsonl", tmp_path / "out")
+    assert "token limit" in caplog.text and "max_new_tokens" in caplog.text
+    caplog.clear()
+    write_jsonl(tmp_path / "plain.jsonl", [make_row("[1, 2"), make_row("1, 2")])  # no finish_reason: silent
+    with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
+        report = run(FilterConfig(), tmp_path / "plain.jsonl", tmp_path / "out2")
+    assert report.rejected_at_token_limit == 0 and "token limit" not in caplog.text

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 FILTERED_FILE = "filtered.jsonl"
 REPORT_FILE = "filter_report.json"
 EXAMPLES_PER_REASON = 3
+TOKEN_LIMIT_WARNING = 0.1  # warn when more than this share of all rows was cut by the token budget and rejected
 
 
 class RejectedExample(BaseModel):
@@ -56,6 +57,10 @@ class FilterReport(BaseModel):
     reasons: dict[str, int] = Field(description="Rows per reject reason (a row may count under several).")
     examples: dict[str, list[RejectedExample]] = Field(description="First few rejected rows per reason.")
     shuffle: str = Field("none", description="Shuffle control applied to the kept rows.")
+    rejected_at_token_limit: int = Field(
+        0, description="Rejected rows whose generation stopped at the token limit (finish_reason 'length'): "
+        "cut off by the budget, most likely, rather than wrong."
+    )
 
 
 def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[DatasetRow], FilterReport]:
@@ -72,7 +77,7 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
     seen: set[tuple[str, str]] = set()
     reasons: Counter[str] = Counter()
     examples: dict[str, list[RejectedExample]] = {}
-    rejected = 0
+    rejected = at_limit = 0
     for index, row in enumerate(rows):
         why = rules.reasons(row.completion)
         key = (row.prompt, row.completion)
@@ -80,6 +85,7 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
             why = [DUPLICATE]
         if why:
             rejected += 1
+            at_limit += (row.model_extra or {}).get("finish_reason") == "length"
             for reason in why:
                 reasons[reason] += 1
                 bucket = examples.setdefault(reason, [])
@@ -108,6 +114,7 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
         reasons=dict(reasons),
         examples=examples,
         shuffle=config.shuffle,
+        rejected_at_token_limit=at_limit,
     )
     return kept, report
 
@@ -137,6 +144,14 @@ def run(config: FilterConfig, in_path: Path, out_dir: Path) -> FilterReport:
         100 * report.pass_rate,
         f"; rejected: {top}" if top else "",
     )
+    if report.rejected_at_token_limit > TOKEN_LIMIT_WARNING * report.total:
+        log.warning(
+            "filter: %d of %d rows were rejected after stopping at the generation's token limit "
+            "(finish_reason 'length') — cut off, not wrong; raise generation.sampling.max_new_tokens "
+            "(the tiny models spend one token per character: ten 3-digit numbers in brackets take 50)",
+            report.rejected_at_token_limit,
+            report.total,
+        )
     if report.total and report.kept == 0:
         log.warning("filter: no row passed; see %s for examples", out_dir / REPORT_FILE)
     return report

@@ -188,12 +188,13 @@ def _leak_table(summary: dict) -> list[str]:
 
 
 def _filter_table(summary: dict) -> list[str]:
-    rows = ["| arm | seed | generated | kept | pass rate | top reject reasons |", "|---|---|---|---|---|---|"]
+    rows = ["| arm | seed | generated | kept | pass rate | rejected at the token limit | top reject reasons |",
+            "|---|---|---|---|---|---|---|"]
     for arm, seeds in summary["filter"].items():
         for seed, rep in seeds.items():
             reasons = sorted(rep.get("reasons", {}).items(), key=lambda kv: -kv[1])[:3]
             rows.append(f"| {arm} | {seed} | {rep.get('total')} | {rep.get('kept')} | "
-                        f"{rep.get('pass_rate', 0):.1%} | {', '.join(f'{k}: {v}' for k, v in reasons) or '–'} |")
+                        f"{rep.get('pass_rate', 0):.1%} | {rep.get('rejected_at_token_limit', 0)} | {', '.join(f'{k}: {v}' for k, v in reasons) or '–'} |")
     return rows
 
 
