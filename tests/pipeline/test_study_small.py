@@ -274,7 +274,10 @@ def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini
     (tmp_path / "study.yaml").write_text(text)
     code = ("from pathlib import Path; from sublim.config import load_config; from sublim.pipeline.runner import "
             f"run_study; run_study(load_config(Path({str(tmp_path / 'study.yaml')!r})), Path({str(tmp_path)!r}))")
+    # a test run started in the background (`cmd &` in a script) ignores SIGINT, and so would the study:
+    # give it the default disposition a terminal gives, so Python turns Ctrl-C into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     study = tmp_path / "interrupted"
     deadline = time.monotonic() + 120
