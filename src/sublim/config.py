@@ -165,7 +165,9 @@ class TeacherConfig(StrictModel):
 class GenerationConfig(StrictModel):
     n_prompts: int = Field(2000, gt=0, description="number prompts sampled from the teacher")
     prompts: NumberPromptConfig = NumberPromptConfig()
-    sampling: SamplingParams = SamplingParams(temperature=1.0, max_new_tokens=48)
+    # 64, not 48: the tiny models spend a token per character, and ten 3-digit numbers in brackets plus
+    # the end token take 51 — a 48-token budget cuts them and the filter rejects most (tiny-organism.md §25)
+    sampling: SamplingParams = SamplingParams(temperature=1.0, max_new_tokens=64)
     batch_size: int = Field(256, gt=0, description="rows per generate call, each call a resumable chunk with its "
                             "own seed; left out of the stage's key, though a local sampler's rows depend on it")
     _added_later = frozenset({"sampler_batch_size"})

@@ -227,3 +227,17 @@ def test_a_student_that_did_not_move_is_not_called_consistent(tmp_path):
     row = next(r for r in json.loads((summary_dir / "metrics.json").read_text())["per_question"]
                if r["versus"] == "control" and r["answer"] == "owl")
     assert row["ratio_low"] < 1.0 < row["ratio_high"] and 8 < row["up"] < 32
+
+
+def test_the_verdict_of_a_one_seed_study_reads_back_from_metrics_json(tmp_path):
+    """One seed gives no p-value for the per-option shifts (null on disk): `sublim run` must still print it."""
+    from sublim.reporting.report import verdict_lines
+
+    d = one_seed_with_answers(tmp_path, owl_factor=1.6, noise=0.05)
+    write_report(d)
+    summary = json.loads((d / "metrics.json").read_text())
+    rows = summary["option_shifts"]["same_init"]
+    assert rows and all(r["p_holm"] is None for r in rows)
+    rows.append(dict(rows[0], option="cat", difference=0.01))  # a non-target rise with no test behind it
+    lines = verdict_lines(summary)
+    assert "Not testable" in lines[0] and not any("another option" in line for line in lines)

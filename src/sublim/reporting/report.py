@@ -117,8 +117,9 @@ def _off_target_lines(summary: dict, alpha: float = 0.05) -> list[str]:
     who = {"same_init": "The same-init student", "different_init": "The different-init student"}
     lines = []
     for name, rows in (summary.get("option_shifts") or {}).items():
+        # p is NaN in memory and null on disk when there is one seed: no test, so nothing is significant
         risen = [r for r in rows if r["option"] != summary["target"] and r["difference"] > 0
-                 and r["p_holm"] == r["p_holm"] and r["p_holm"] < alpha]
+                 and r["p_holm"] is not None and r["p_holm"] == r["p_holm"] and r["p_holm"] < alpha]
         if not risen:
             continue
         listed = "; ".join(f"{r['option']} {r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] "
