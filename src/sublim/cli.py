@@ -329,7 +329,10 @@ def check_cmd(
     dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
     when every check passes on the first split, 1 when one fails."""
     from sublim.diagnostics.criteria import CHECK_NAMES, describe_check, level_a
+    from sublim.pipeline.bases import bases_line, read_bases
 
+    if bases := read_bases(run_dir):  # which weights: a config hash does not say (tiny bases differ by CPU)
+        console.print(f"bases: {escape(bases_line(bases))}")
     verdicts = {}
     for name in split or ["eval", "heldout"]:
         verdict = _guard(level_a, run_dir, split=name, min_seeds=min_seeds, min_ratio=min_ratio)

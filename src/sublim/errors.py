@@ -30,3 +30,8 @@ class MissingDependencyError(SublimError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(f"'{package}' is not installed. Install it with: pip install 'sublim[{extra}]'")
+
+
+class StaleRunError(SublimError):
+    """A resumed run directory holds work done on something that has since changed (a base's weights);
+    the message names what changed and how to start clean."""

@@ -307,8 +307,10 @@ def test_check_command_judges_a_study_and_its_exit_code_says_whether_it_passed(t
     from sublim.cli import app
 
     study = _fake_study(tmp_path / "s", ORGANISM, leaky)
+    (study / "bases.json").write_text(json.dumps([{"model": "tiny/organism-a", "weights_sha256": "afd9f7978e31" + "0" * 52}]))
     result = CliRunner().invoke(app, ["check", str(study), "--out", str(tmp_path / "v.json")], env={"COLUMNS": "200"})
     assert result.exit_code == exit_code, result.output
+    assert "bases: tiny/organism-a (weights afd9f7978e31)" in result.output
     assert "5.20×" in result.output and "split 'heldout' was not evaluated" in result.output
     assert ("FAIL" in result.output) is leaky
     assert json.loads((tmp_path / "v.json").read_text())["eval"]["passed"] is not leaky

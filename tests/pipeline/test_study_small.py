@@ -76,6 +76,10 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
     assert owl["n"] == 2 and owl["low"] <= owl["mean"] <= owl["high"]
     report = (study / "report.md").read_text()
     assert "Leak check" in report and "treatment" in report
+    # which weights the study ran on: in bases.json and the report's recipe
+    bases = json.loads((study / "bases.json").read_text())
+    assert [b["path"] for b in bases] == [str(p) for p in mini_bases]
+    assert f"bases: {bases[0]['model']} (weights {bases[0]['weights_sha256'][:12]})" in report
     assert (study / "target_probability.png").stat().st_size > 1000
 
     # a rerun recomputes nothing

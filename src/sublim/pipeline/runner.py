@@ -21,6 +21,7 @@ from pathlib import Path
 from sublim.backends.models import open_backend, prebuild_tiny_bases, resolve_model
 from sublim.config import StudyConfig
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
+from sublim.pipeline.bases import record_bases
 from sublim.pipeline.plan import matched_arms, seed_steps, study_bases
 from sublim.records import ModelRef
 from sublim.teacher.stage import TeacherRef
@@ -331,6 +332,7 @@ class StudyRunner:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "config.yaml", dump_yaml(cfg))
         prebuild_tiny_bases(study_bases(cfg))
+        record_bases(self.dir, study_bases(cfg))
         workers = seed_processes(cfg.workers, len(cfg.seeds), runs_on_local_gpu(cfg))
         if workers <= 1:
             for seed in cfg.seeds:

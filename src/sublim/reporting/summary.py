@@ -180,6 +180,9 @@ def summarise_study(study_dir: Path) -> dict:
     from sublim.reporting.questions import question_shifts
 
     control_target = config["trait"].get("control_target")
+    from sublim.pipeline.bases import bases_line, read_bases
+
+    bases = read_bases(study_dir)
     per_question = question_shifts(study_dir, seeds, target, control_target)
 
     return {
@@ -189,7 +192,8 @@ def summarise_study(study_dir: Path) -> dict:
         "control_target": control_target,
         "category": config["trait"]["category"],
         "student_method": (config.get("student") or {}).get("method", "sft"),
-        "recipe": recipe(config),
+        "recipe": {**recipe(config), **({"bases": bases_line(bases)} if bases else {})},
+        "bases": bases,
         "seeds": seeds,
         "other_base_per_seed": (((config.get("bases") or {}).get("other") or {}).get("seed_offset")) is not None,
         "headline_metric": headline,

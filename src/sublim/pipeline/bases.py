@@ -1,0 +1,90 @@
+"""Which base weights a study ran on: recorded in ``<study>/bases.json``, checked on every resume.
+
+The stage keys hash a base's *config*, not its weights, and a tiny base's config trains other weights on
+another CPU or torch build (docs/tiny-base.md). A study resumed on such a machine would silently mix stages
+from two bases under one config hash — the failure that cost tiny-organism.md section 24 a promotion. So
+the study records each base's weight digest when it starts, shows it in the report, and refuses to resume
+onto different weights.
+
+Example:
+    >>> import hashlib, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "model.safetensors").write_bytes(b"weights")
+    7
+    >>> weights_sha256(d) == hashlib.sha256(b"weights").hexdigest()
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from sublim.backends.models import resolve_model
+from sublim.config import ModelSpec
+from sublim.errors import StaleRunError
+from sublim.pipeline.artifacts import read_json, write_json
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+BASES_FILE = "bases.json"
+
+
+def weights_sha256(path: Path) -> str | None:
+    """SHA-256 over a local checkpoint's weight files (sorted by name, streamed; ~1 s per GB), or None for a
+    hub id or an API model, whose weights sublim cannot see. For a one-file tiny base it equals the
+    ``weights_sha256`` of the base's own manifest."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def base_record(spec: ModelSpec) -> dict:
+    """The base a spec resolves to here: its label, path and weight digest."""
+    ref = resolve_model(spec)
+    return {"spec": spec.model_dump(mode="json", exclude_none=True), "model": ref.name, "path": ref.path,
+            "weights_sha256": weights_sha256(Path(ref.path)) if ref.path else None}
+
+
+def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
+    """Write (or extend) ``bases.json``; raise ``StaleRunError`` if a base recorded by an earlier run of this
+    study now has other weights. A spec new to the study (more seeds) is added."""
+    file = Path(study_dir) / BASES_FILE
+    records = {_key(r["spec"]): r for r in read_json(file) or []}
+    for spec in specs:
+        now = base_record(spec)
+        before = records.setdefault(_key(now["spec"]), now)
+        if before["weights_sha256"] and now["weights_sha256"] and before["weights_sha256"] != now["weights_sha256"]:
+            raise StaleRunError(
+                f"{study_dir} was started on other weights of base {now['model']} "
+                f"({before['weights_sha256'][:12]} then, {now['weights_sha256'][:12]} now: rebuilt on another "
+                "machine or torch build, or the checkpoint changed). Resuming would mix stages from two bases. "
+                f"Start clean: rerun with --set name=<new name>, or delete {study_dir}.")
+    write_json(file, list(records.values()))
+    return list(records.values())
+
+
+def read_bases(study_dir: Path) -> list[dict]:
+    """The bases a study recorded (empty for a run directory written before sublim recorded them)."""
+    return read_json(Path(study_dir) / BASES_FILE) or []
+
+
+def bases_line(records: list[dict], limit: int = 3) -> str:
+    """One line for a report: each base's label and the first 12 hex digits of its weights."""
+    shown = [f"{r['model']} (weights {r['weights_sha256'][:12]})" if r.get("weights_sha256") else
+             f"{r['model']} (weights not visible)" for r in records]
+    more = len(shown) - limit
+    return "; ".join(shown[:limit]) + (f"; … {more} more in bases.json" if more > 0 else "")
+
+
+def _key(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True)
