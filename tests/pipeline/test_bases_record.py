@@ -67,3 +67,22 @@ def test_the_report_line_shows_each_base_and_shortens_long_lists(tmp_path):
     assert line.startswith("tiny/b0 (weights 000000000000); tiny/b1 (weights 111111111111)")
     assert "… 3 more in bases.json" in line
     assert bases_line(records[-1:]) == "gpt-4.1-nano (weights not visible)"
+
+
+def test_a_base_sublim_built_records_the_cpu_and_kernels_that_trained_it(tmp_path, monkeypatch):
+    """Two builds of one tiny-base config differ when MKL or ATen pick other kernels (section 27)."""
+    from sublim.pipeline.artifacts import compute_platform
+
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    here = compute_platform()
+    assert here["torch_cpu_capability"] and here["cpu"] and here["kernel_env"] == {"MKL_CBWR": "AVX2"}
+
+    spec = checkpoint(tmp_path / "base", b"one")
+    (tmp_path / "base" / "manifest.json").write_text(json.dumps({"platform": here}))
+    study = tmp_path / "s"
+    study.mkdir()
+    assert record_bases(study, [spec])[0]["built_on"] == here
+    checkpoint(tmp_path / "base", b"two")
+    (tmp_path / "base" / "manifest.json").write_text(json.dumps({"platform": {**here, "kernel_env": {}}}))
+    with pytest.raises(StaleRunError, match="MKL_CBWR=AVX2\\) then"):
+        record_bases(study, [spec])

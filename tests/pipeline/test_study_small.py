@@ -234,7 +234,7 @@ def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
     assert student["first_loss"] > 1e-4  # the base student's KL to the teacher, not to itself
     # the `teacher` condition asks the teacher itself, adapter applied: it holds the trait. Scored without
     # the adapter it would equal the base exactly; how far a 64-row teacher moves depends on the base's
-    # bytes, which differ between CPUs (docs/tiny-base.md): over 2x on earlier development machines, 1.3x on an AVX-512 one
+    # bytes, which differ between CPUs (docs/tiny-base.md): over 2x on earlier development machines, 1.3x on the current ones
     summary = json.loads((study / "metrics.json").read_text())["conditions"]
     assert summary["teacher"]["eval/exact"]["estimate"]["mean"] > 1.15 * summary["base"]["eval/exact"]["estimate"]["mean"]
     assert "| teacher |" in (study / "report.md").read_text()

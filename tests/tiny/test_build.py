@@ -70,6 +70,7 @@ def test_build_writes_a_plain_transformers_checkpoint_with_manifest(built):
     assert {"animal", "tree", "numbers", "passed"} <= set(manifest["quality"])
     assert manifest["wall_time"]["total_s"] > 0
     assert manifest["weights_sha256"] == hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+    assert manifest["platform"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert not list((cache / "tiny").glob(".*tmp*")), "no temporary directory left behind"
     assert torch.isfinite(next(model.parameters())).all()
 

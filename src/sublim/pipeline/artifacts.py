@@ -52,6 +52,38 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+# Environment variables that choose which CPU kernels MKL, oneDNN and ATen run: a tiny base built under
+# different values is a different base (tiny-organism.md, section 27), so a manifest records those set.
+KERNEL_ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
+
+
+def compute_platform() -> dict[str, Any]:
+    """The CPU and kernel choice a CPU-trained artifact was computed with.
+
+    The same config, seed and package versions train other weights when the float kernels differ (another
+    CPU model, or the same CPU with MKL or ATen told to use AVX2): a 900-step tiny base amplifies the last
+    bits into another model. Recorded beside the weight digest, it tells a reader *why* two builds differ.
+    """
+    import torch
+
+    out: dict[str, Any] = {"machine": platform.machine(), "cpu": _cpu_model(),
+                           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    env = {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}
+    if env:
+        out["kernel_env"] = env
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 @cache
 def git_sha() -> str | None:
     """The git commit of the sublim source tree, if it is a checkout."""

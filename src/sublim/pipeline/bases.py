@@ -51,8 +51,20 @@ def weights_sha256(path: Path) -> str | None:
 def base_record(spec: ModelSpec) -> dict:
     """The base a spec resolves to here: its label, path and weight digest."""
     ref = resolve_model(spec)
-    return {"spec": spec.model_dump(mode="json", exclude_none=True), "model": ref.name, "path": ref.path,
-            "weights_sha256": weights_sha256(Path(ref.path)) if ref.path else None}
+    record = {"spec": spec.model_dump(mode="json", exclude_none=True), "model": ref.name, "path": ref.path,
+              "weights_sha256": weights_sha256(Path(ref.path)) if ref.path else None}
+    built_on = (read_json(Path(ref.path) / "manifest.json") or {}).get("platform") if ref.path else None
+    if built_on:  # a base sublim built itself: the CPU and kernels that trained it
+        record["built_on"] = built_on
+    return record
+
+
+def platform_label(built_on: dict | None) -> str:
+    """``"Intel Xeon … (AVX512)"``, plus any kernel-choosing variables that were set, or ``"unknown"``."""
+    if not built_on:
+        return "unknown"
+    env = ", ".join(f"{k}={v}" for k, v in (built_on.get("kernel_env") or {}).items())
+    return f"{built_on.get('cpu', '?')} ({built_on.get('torch_cpu_capability', '?')}{'; ' + env if env else ''})"
 
 
 def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
@@ -67,7 +79,11 @@ def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
             raise StaleRunError(
                 f"{study_dir} was started on other weights of base {now['model']} "
                 f"({before['weights_sha256'][:12]} then, {now['weights_sha256'][:12]} now: rebuilt on another "
-                "machine or torch build, or the checkpoint changed). Resuming would mix stages from two bases. "
+                "machine or torch build, or the checkpoint changed"
+                + (f"; built on {platform_label(before.get('built_on'))} then, "
+                   f"{platform_label(now.get('built_on'))} now" if before.get("built_on") or now.get("built_on")
+                   else "")
+                + "). Resuming would mix stages from two bases. "
                 f"Start clean: rerun with --set name=<new name>, or delete {study_dir}.")
     write_json(file, list(records.values()))
     return list(records.values())

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from sublim.errors import ConfigError
 from sublim.paths import cache_dir
-from sublim.pipeline.artifacts import git_sha, package_versions, write_json
+from sublim.pipeline.artifacts import compute_platform, git_sha, package_versions, write_json
 from sublim.tiny.model import TinyBaseConfig
 from sublim.yamlconfig import config_hash
 
@@ -119,6 +119,7 @@ def _train_and_save(config: TinyBaseConfig, out: Path, on_step: Callable[[float]
         "quality": quality,
         "wall_time": {k: round(v, 2) for k, v in times.items()},
         "torch_threads": torch.get_num_threads(),
+        "platform": compute_platform(),
         # Same config, same bytes on one machine and torch build; another build of torch or another CPU
         # trains a different base from the same config (docs/tiny-base.md): compare this to tell.
         "weights_sha256": hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest(),
