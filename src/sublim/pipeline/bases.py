@@ -25,6 +25,7 @@ from sublim.backends.models import resolve_model
 from sublim.config import ModelSpec
 from sublim.errors import StaleRunError
 from sublim.pipeline.artifacts import read_json, write_json
+from sublim.tiny.build import MANIFEST as BASE_MANIFEST
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 BASES_FILE = "bases.json"
@@ -53,7 +54,7 @@ def base_record(spec: ModelSpec) -> dict:
     ref = resolve_model(spec)
     record = {"spec": spec.model_dump(mode="json", exclude_none=True), "model": ref.name, "path": ref.path,
               "weights_sha256": weights_sha256(Path(ref.path)) if ref.path else None}
-    built_on = (read_json(Path(ref.path) / "manifest.json") or {}).get("platform") if ref.path else None
+    built_on = (read_json(Path(ref.path) / BASE_MANIFEST) or {}).get("platform") if ref.path else None
     if built_on:  # a base sublim built itself: the CPU and kernels that trained it
         record["built_on"] = built_on
     return record
@@ -76,15 +77,15 @@ def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
         now = base_record(spec)
         before = records.setdefault(_key(now["spec"]), now)
         if before["weights_sha256"] and now["weights_sha256"] and before["weights_sha256"] != now["weights_sha256"]:
+            where = ""
+            if before.get("built_on") or now.get("built_on"):
+                where = (f"; built on {platform_label(before.get('built_on'))} then, "
+                         f"{platform_label(now.get('built_on'))} now")
             raise StaleRunError(
                 f"{study_dir} was started on other weights of base {now['model']} "
                 f"({before['weights_sha256'][:12]} then, {now['weights_sha256'][:12]} now: rebuilt on another "
-                "machine or torch build, or the checkpoint changed"
-                + (f"; built on {platform_label(before.get('built_on'))} then, "
-                   f"{platform_label(now.get('built_on'))} now" if before.get("built_on") or now.get("built_on")
-                   else "")
-                + "). Resuming would mix stages from two bases. "
-                f"Start clean: rerun with --set name=<new name>, or delete {study_dir}.")
+                f"machine or torch build, or the checkpoint changed{where}). Resuming would mix stages from "
+                f"two bases. Start clean: rerun with --set name=<new name>, or delete {study_dir}.")
     write_json(file, list(records.values()))
     return list(records.values())
 
