@@ -369,6 +369,7 @@ def check_cmd(
 ACROSS_COLUMNS = {  # field → short header (the table must fit an 80-column terminal)
     "effect": "effect", "cross_effect": "cross", "diff_cos": "Δcos", "c": "c",
     "treatment_divergence_rate": "div", "diff_mean_kl": "ΔKL", "diff_mean_ll_shift": "ΔLL",
+    "treatment_trait_mass_ratio": "mass×",
 }
 
 
@@ -380,7 +381,8 @@ def across_table(across: dict) -> Table:
                   caption="effect / cross: ΔP(target), treatment − control, same / different init; "
                           "Δcos: first-step cosine, treatment − control; c: share of the teacher's change "
                           "taken; div: divergence-token rate; ΔKL, ΔLL: teacher-vs-base KL and "
-                          "log-likelihood shift, treatment − control data")
+                          "log-likelihood shift, treatment − control data; mass×: the treatment teacher's trait mass "
+                          "at the training positions over the base's")
     table.add_column("study", no_wrap=True)
     for header in ACROSS_COLUMNS.values():
         table.add_column(header, justify="right", no_wrap=True)

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from sublim.diagnostics.alignment import alignment, first_step_alignment, student_first_step, weight_delta
 from sublim.diagnostics.divergence import divergence_stats
-from sublim.diagnostics.study import predictiveness
+from sublim.diagnostics.study import predictiveness, summarise, trait_mass
 from sublim.finetuning import FinetuneConfig
 from sublim.finetuning.steering import ensure_mlp_biases
 from sublim.records import DatasetRow
@@ -127,6 +127,23 @@ def test_predictiveness_is_the_rank_correlation_with_the_effect(xs, rho):
     rows = [{"d": x, "effect": e} for x, e in zip(xs, [0.1, 0.2, 0.3, 0.4], strict=True)]
     out = predictiveness(rows, "effect")["d"]
     assert out["rho"] == pytest.approx(rho) and out["n"] == 4 and out["p"] < 0.01
+
+
+def test_trait_mass_is_the_teachers_share_of_the_bases_at_the_training_positions(tmp_path):
+    """Read from each arm's leak check; an arm whose masses were not scored (NaN, an API teacher) or that
+    has no leak check is left out, and the treatment ratio enters the seed's predictors."""
+    for arm, target, teacher, base in [("treatment", "owl", 6.3e-6, 5.4e-6), ("control", "eagle", float("nan"), 5.3e-6)]:
+        d = tmp_path / arm / "230" / "leak_check"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({"target": target, "teacher_mass": teacher, "base_mass": base}))
+    mass = trait_mass(tmp_path, 230)
+    assert set(mass) == {"treatment"} and mass["treatment"]["target"] == "owl"
+    assert mass["treatment"]["ratio"] == pytest.approx(6.3 / 5.4)
+    assert trait_mass(tmp_path, 231) == {}
+    entry = {"p_target": {"treatment": 0.09, "control": 0.095}, "divergence": {}, "alignment": {}, "trait_mass": mass}
+    means = summarise({"230": entry})["means"]
+    assert means["treatment_trait_mass_ratio"] == pytest.approx(6.3 / 5.4) and means["effect"] == pytest.approx(-0.005)
+    assert "control_trait_mass_ratio" not in means
 
 
 def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):

@@ -158,13 +158,18 @@ controls:
     # teacher changes no weight, so none of a student's change is along it and all of it is the rest
     from sublim.diagnostics.study import diagnose_study
 
-    split = diagnose_study(study, max_rows=8, alignment=False)["summary"]["decomposition"]
+    diagnosed = diagnose_study(study, max_rows=8, alignment=False)
+    split = diagnosed["summary"]["decomposition"]
     assert {a: r["target"] for a, r in split.items()} == {"treatment": "owl", "control": "eagle", "trait-wolf": "wolf"}
     for r in split.values():
         assert r["against"] == "the no-trait student"  # the specificity arms trained one
         assert r["c"] == 0.0 and all(v == 0.0 for v in r["along"].values())
         assert r["orthogonal"] == pytest.approx(r["student"])
     assert (study / "decomposition.png").exists()
+    # and reads each arm's trait mass at the training positions from its leak check (no model loaded)
+    leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
+    mass = diagnosed["per_seed"]["0"]["trait_mass"]["treatment"]
+    assert mass["target"] == "owl" and mass["ratio"] == pytest.approx(leak["teacher_mass"] / leak["base_mass"])
 
 
 def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_bases, tmp_path):

@@ -8,6 +8,8 @@ For every seed of ``runs/<study>``:
   the student's first update with the trait direction ``θ_treatment-teacher − θ_control-teacher``
   (the matched design: a shared seeded init cancels; with a no-trait control it is the teacher's
   whole delta);
+* per data arm, from its leak check: the teacher's and the base's probability mass on the arm's own
+  trait tokens at the training rows' completion positions, and their ratio (:func:`trait_mass`);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
   split), and the same for the cross-init pair;
 * per same-init student with a teacher (``treatment``, ``control``, each specificity arm):
@@ -68,7 +70,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
         if cross:  # a per-seed other base (``seed_offset``) differs from seed to seed
             bases["other"] = resolve_model(cfg.bases.spec("other", seed)).path
         teachers, rows = {}, {}
-        entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}}
+        entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}, "trait_mass": trait_mass(study_dir, seed)}
         for arm in ("treatment", "control"):
             t = read_json(study_dir / arm / str(seed) / "teacher" / "result.json")
             data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
@@ -103,6 +105,22 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
         plot_decomposition(out["summary"]["decomposition"], study_dir / "decomposition.png",
                            f"{cfg.name}: each student's change, split along its teacher's change and the rest")
     write_json(study_dir / "diagnostics.json", out)
+    return out
+
+
+def trait_mass(study_dir: Path, seed: int) -> dict[str, dict]:
+    """Per data arm with a leak check: the teacher's and the base's mass on the arm's trait tokens at the
+    training positions and ``ratio`` = teacher / base. The completion positions are where a distilled
+    student reads its teacher, so the ratio says how much of the trait the teacher's number distribution
+    carries at all (read from the leak check: every kept row, no model is loaded). Arms whose leak check
+    could not score masses (an API teacher) are left out."""
+    out = {}
+    for arm in ("treatment", "control"):
+        r = read_json(study_dir / arm / str(seed) / "leak_check" / "result.json")
+        teacher, base = (r or {}).get("teacher_mass"), (r or {}).get("base_mass")
+        if teacher is None or base is None or teacher != teacher or base != base or base <= 0:
+            continue  # none recorded, or NaN: not scored
+        out[arm] = {"target": r["target"], "teacher": teacher, "base": base, "ratio": teacher / base}
     return out
 
 
@@ -182,6 +200,8 @@ def summarise(per_seed: dict[str, dict]) -> dict:
                 row[f"diff_{key}"] = d["treatment"][key] - d["control"][key]
         for condition, values in a.items():
             row[f"cos_{condition}"] = values["cos_student_space"]
+        for arm, values in entry.get("trait_mass", {}).items():  # absent from diagnostics.json written before it
+            row[f"{arm}_trait_mass_ratio"] = values["ratio"]
         rows.append(row)
     keys = sorted({k for r in rows for k in r})
     means = {k: _mean([r[k] for r in rows if k in r]) for k in keys}
