@@ -177,12 +177,13 @@ def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra
             d = root / cond / str(seed) / "evaluation"
             d.mkdir(parents=True)
             (d / "result.json").write_text(json.dumps({"metrics": {"splits": {"eval": {"exact": {"owl": {"mean": val}}}}}}))
-    for arm in ("treatment", "control"):
+    for arm, trait, mass in (("treatment", "owl", 1e-5), ("control", "eagle", 3e-5)):
         for seed in seeds:
             d = root / arm / str(seed) / "leak_check"
             d.mkdir(parents=True)
-            (d / "result.json").write_text(json.dumps({"leaky": leaky, "rows_mentioning": 0, "teacher_mass": 1e-5,
-                                                       "base_mass": 1e-5, "target_mass": 0.0}))
+            (d / "result.json").write_text(json.dumps({"target": trait, "leaky": leaky, "rows_mentioning": 0,
+                                                       "teacher_mass": mass * (1 + seed / 10), "base_mass": 1e-5,
+                                                       "target_mass": 0.0}))
     return root
 
 
@@ -331,6 +332,17 @@ def test_check_command_judges_a_study_and_its_exit_code_says_whether_it_passed(t
     assert "5.20×" in result.output and "split 'heldout' was not evaluated" in result.output
     assert ("FAIL" in result.output) is leaky
     assert json.loads((tmp_path / "v.json").read_text())["eval"]["passed"] is not leaky
+
+
+def test_the_leak_line_gives_each_arms_mass_ratio_under_its_own_trait(tmp_path):
+    """Each arm's leak check scores its own teacher's animal, so the line names it per arm; a maximum over
+    both arms once let the control teacher's eagle mass be read as the owl teacher's (A24)."""
+    from sublim.diagnostics.criteria import describe_check, level_a
+
+    check = level_a(_fake_study(tmp_path / "s", ORGANISM))["checks"]["leak_clean"]
+    line = describe_check("leak_clean", check)
+    assert line.startswith("0 of 10 arm-seeds leaky, 0 rows name their arm's trait")
+    assert line.endswith("teacher/base trait mass at the rows: treatment (owl) 1.00–1.40×, control (eagle) 3.00–4.20×")
 
 
 def test_check_command_names_a_directory_that_is_not_a_study(tmp_path):

@@ -76,6 +76,10 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
     assert owl["n"] == 2 and owl["low"] <= owl["mean"] <= owl["high"]
     report = (study / "report.md").read_text()
     assert "Leak check" in report and "treatment" in report
+    # the leak table names each arm's own trait and gives the teacher's mass over the base's
+    leak = json.loads((study / "control/0/leak_check/result.json").read_text())
+    assert f"| control | eagle | 0 | {leak['rows_mentioning']}/{leak['rows_checked']} |" in report
+    assert f"| {leak['teacher_mass'] / leak['base_mass']:.2f}× |" in report
     # which weights the study ran on: in bases.json and the report's recipe
     bases = json.loads((study / "bases.json").read_text())
     assert [b["path"] for b in bases] == [str(p) for p in mini_bases]

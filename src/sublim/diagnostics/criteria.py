@@ -84,9 +84,9 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
             path = study_dir / arm / str(seed) / "leak_check" / "result.json"
             if path.exists():
                 r = json.loads(path.read_text())
-                leaks.append({"arm": arm, "seed": seed, "leaky": r["leaky"], "rows_mentioning": r["rows_mentioning"],
-                              "teacher_mass": r["teacher_mass"], "base_mass": r["base_mass"],
-                              "target_mass": r["target_mass"]})
+                leaks.append({"arm": arm, "seed": seed, "trait": r.get("target"), "leaky": r["leaky"],
+                              "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
+                              "base_mass": r["base_mass"], "target_mass": r["target_mass"]})
     checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
     spec = _specificity(study_dir)
     if spec is not None:
@@ -131,13 +131,26 @@ def describe_check(name: str, check: dict, *, min_seeds: int = 5, min_ratio: flo
     if name == "leak_clean":
         leaky = sum(x["leaky"] for x in v)
         rows = sum(int(x["rows_mentioning"] or 0) for x in v)
-        masses = [x["teacher_mass"] for x in v if x.get("teacher_mass") is not None]
-        base = [x["base_mass"] for x in v if x.get("base_mass") is not None]
-        mass = f"; teacher target mass ≤ {max(masses):.2g} (base {max(base):.2g})" if masses and base else ""
-        return f"{leaky} of {len(v)} arm-seeds leaky, {rows} rows name the target{mass}"
+        return f"{leaky} of {len(v)} arm-seeds leaky, {rows} rows name their arm's trait{_mass_ratios(v)}"
     if name == "dominant_diagonal":
         return f"row max {v['rows']}, column max {v['columns']} ({', '.join(v['labels'])})"
     return str(v)
+
+
+def _mass_ratios(leaks: list[dict]) -> str:
+    """Per arm, the range over seeds of the teacher's trait mass at the rows over the base's, naming the
+    arm's own trait: each arm's leak check scores *its* teacher's animal, so a maximum over arms would quote
+    the control teacher's animal as if it were the target's (the misreading tiny-organism.md A24 corrected)."""
+    parts = []
+    for arm in dict.fromkeys(x["arm"] for x in leaks):
+        ratios = [x["teacher_mass"] / x["base_mass"] for x in leaks if x["arm"] == arm
+                  and x.get("teacher_mass") is not None and x.get("base_mass") and x["teacher_mass"] == x["teacher_mass"]]
+        if ratios:
+            trait = next((x["trait"] for x in leaks if x["arm"] == arm and x.get("trait")), None)
+            label = f"{arm} ({trait})" if trait else arm
+            span = f"{min(ratios):.2f}×" if len(ratios) == 1 else f"{min(ratios):.2f}–{max(ratios):.2f}×"
+            parts.append(f"{label} {span}")
+    return "; teacher/base trait mass at the rows: " + ", ".join(parts) if parts else ""
 
 
 def _specificity(study_dir: Path) -> dict | None:

@@ -172,15 +172,23 @@ def _sci(value: float | None) -> str:
     return _num(value, ".2e")
 
 
+def _mass_ratio(leak: dict) -> str:
+    """Teacher over base trait mass (``1.23×``), or ``–`` when either was not scored."""
+    teacher, base = leak.get("teacher_mass"), leak.get("base_mass")
+    if teacher is None or not base or teacher != teacher or base != base:
+        return "–"
+    return f"{teacher / base:.2f}×"
+
+
 def _leak_table(summary: dict) -> list[str]:
-    rows = ["| arm | seed | rows naming trait | teacher trait mass | base trait mass | mass in targets | leaky "
-            "| any-animal mass teacher / base | non-number mass teacher / base |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| arm | trait | seed | rows naming trait | teacher trait mass | base trait mass | teacher / base "
+            "| mass in targets | leaky | any-animal mass teacher / base | non-number mass teacher / base |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, seeds in summary["leak"].items():
         for seed, leak in seeds.items():
             rows.append(
-                f"| {arm} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
-                f"{_sci(leak.get('teacher_mass'))} | {_sci(leak.get('base_mass'))} | "
+                f"| {arm} | {leak.get('target') or '–'} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
+                f"{_sci(leak.get('teacher_mass'))} | {_sci(leak.get('base_mass'))} | {_mass_ratio(leak)} | "
                 f"{_sci(leak.get('target_mass'))} | {'**yes**' if leak.get('leaky') else 'no'} | "
                 f"{_sci(leak.get('teacher_any_option_mass'))} / {_sci(leak.get('base_any_option_mass'))} | "
                 f"{_sci(leak.get('teacher_non_number_mass'))} / {_sci(leak.get('base_non_number_mass'))} |"
@@ -225,8 +233,11 @@ def render_report(summary: dict, figures: list[str]) -> str:
     if summary["leak"]:
         out += ["## Leak check", "",
                 "Is the trait visible in the training signal? *Rows naming trait*: kept rows whose completion names "
-                "the target (any surface form). *Teacher/base trait mass*: mean probability the teacher / the base put "
-                "on the target's tokens at the completion positions of the training rows. *Mass in targets*: that mass "
+                "the arm's trait (any surface form; each arm is checked for its own teacher's trait, the control arm "
+                "for the control animal). *Teacher/base trait mass*: mean probability the teacher / the base put "
+                "on that trait's tokens at the completion positions of the training rows; *teacher / base*, their "
+                "ratio, is how much of the trait the teacher's number distribution carries at all (for distillation "
+                "it leans with transfer without deciding it; docs/research/tiny-organism.md, A24). *Mass in targets*: that mass "
                 "as it enters the student's targets (zero for sampled-text SFT and for number-vocabulary distillation, "
                 "where trait tokens cannot appear). Flagged when rows name the trait, or when the target mass exceeds "
                 "both the threshold and a multiple of the base's (see config `leak`).", "", *_leak_table(summary), ""]
