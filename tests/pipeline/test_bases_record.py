@@ -67,6 +67,9 @@ def test_the_report_line_shows_each_base_and_shortens_long_lists(tmp_path):
     assert line.startswith("tiny/b0 (weights 000000000000); tiny/b1 (weights 111111111111)")
     assert "… 3 more in bases.json" in line
     assert bases_line(records[-1:]) == "gpt-4.1-nano (weights not visible)"
+    per_seed = {"model": "tiny/organism-b@4a2f72f38f53bbf2", "weights_sha256": "7df23890fc6b" + "0" * 52,
+                "spec": {"kind": "tiny", "preset": "organism-b", "tiny": {"seed": 1230}}}
+    assert bases_line([per_seed]) == "tiny/organism-b seed 1230 (weights 7df23890fc6b)"  # its seed, not its cache hash
 
 
 def test_a_base_sublim_built_records_the_cpu_and_kernels_that_trained_it(tmp_path, monkeypatch):

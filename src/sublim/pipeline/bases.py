@@ -97,10 +97,17 @@ def read_bases(study_dir: Path) -> list[dict]:
 
 def bases_line(records: list[dict], limit: int = 3) -> str:
     """One line for a report: each base's label and the first 12 hex digits of its weights."""
-    shown = [f"{r['model']} (weights {r['weights_sha256'][:12]})" if r.get("weights_sha256") else
-             f"{r['model']} (weights not visible)" for r in records]
+    shown = [f"{_label(r)} (weights {r['weights_sha256'][:12]})" if r.get("weights_sha256") else
+             f"{_label(r)} (weights not visible)" for r in records]
     more = len(shown) - limit
     return "; ".join(shown[:limit]) + (f"; … {more} more in bases.json" if more > 0 else "")
+
+
+def _label(record: dict) -> str:
+    """The base's name; a per-seed tiny base by its build seed (``tiny/organism-b seed 1230``) rather than
+    the cache hash its name carries, which a reader cannot match to a seed."""
+    seed = ((record.get("spec") or {}).get("tiny") or {}).get("seed")
+    return f"{record['model'].split('@')[0]} seed {seed}" if seed is not None else record["model"]
 
 
 def _key(spec: dict) -> str:
