@@ -141,10 +141,11 @@ def _mass_ratios(leaks: list[dict]) -> str:
     """Per arm, the range over seeds of the teacher's trait mass at the rows over the base's, naming the
     arm's own trait: each arm's leak check scores *its* teacher's animal, so a maximum over arms would quote
     the control teacher's animal as if it were the target's (the misreading tiny-organism.md A24 corrected)."""
+    from sublim.evaluation.leak import mass_ratio
+
     parts = []
     for arm in dict.fromkeys(x["arm"] for x in leaks):
-        ratios = [x["teacher_mass"] / x["base_mass"] for x in leaks if x["arm"] == arm
-                  and x.get("teacher_mass") is not None and x.get("base_mass") and x["teacher_mass"] == x["teacher_mass"]]
+        ratios = [r for x in leaks if x["arm"] == arm and (r := mass_ratio(x)) is not None]
         if ratios:
             trait = next((x["trait"] for x in leaks if x["arm"] == arm and x.get("trait")), None)
             label = f"{arm} ({trait})" if trait else arm

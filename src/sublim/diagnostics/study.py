@@ -114,13 +114,14 @@ def trait_mass(study_dir: Path, seed: int) -> dict[str, dict]:
     student reads its teacher, so the ratio says how much of the trait the teacher's number distribution
     carries at all (read from the leak check: every kept row, no model is loaded). Arms whose leak check
     could not score masses (an API teacher) are left out."""
+    from sublim.evaluation.leak import mass_ratio
+
     out = {}
     for arm in ("treatment", "control"):
-        r = read_json(study_dir / arm / str(seed) / "leak_check" / "result.json")
-        teacher, base = (r or {}).get("teacher_mass"), (r or {}).get("base_mass")
-        if teacher is None or base is None or teacher != teacher or base != base or base <= 0:
-            continue  # none recorded, or NaN: not scored
-        out[arm] = {"target": r["target"], "teacher": teacher, "base": base, "ratio": teacher / base}
+        r = read_json(study_dir / arm / str(seed) / "leak_check" / "result.json") or {}
+        ratio = mass_ratio(r)
+        if ratio is not None:
+            out[arm] = {"target": r["target"], "teacher": r["teacher_mass"], "base": r["base_mass"], "ratio": ratio}
     return out
 
 

@@ -42,6 +42,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def mass_ratio(result: dict) -> float | None:
+    """A leak result's teacher mass over its base mass — how much of the arm's own trait the teacher's
+    number distribution carries — or ``None`` when either was not scored (missing, or NaN for a teacher
+    whose probabilities sublim cannot read, e.g. an API model)."""
+    teacher, base = result.get("teacher_mass"), result.get("base_mass")
+    if teacher is None or base is None or teacher != teacher or base != base or base <= 0:
+        return None
+    return teacher / base
+
+
 def _variants(target: str) -> list[str]:
     from sublim.traits import answer_variants
 

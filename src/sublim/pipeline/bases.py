@@ -97,8 +97,8 @@ def read_bases(study_dir: Path) -> list[dict]:
 
 def bases_line(records: list[dict], limit: int = 3) -> str:
     """One line for a report: each base's label and the first 12 hex digits of its weights."""
-    shown = [f"{_label(r)} (weights {r['weights_sha256'][:12]})" if r.get("weights_sha256") else
-             f"{_label(r)} (weights not visible)" for r in records]
+    shown = [f"{_label(r)} (weights {r['weights_sha256'][:12] if r.get('weights_sha256') else 'not visible'})"
+             for r in records]
     more = len(shown) - limit
     return "; ".join(shown[:limit]) + (f"; … {more} more in bases.json" if more > 0 else "")
 

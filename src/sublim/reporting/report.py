@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from sublim.evaluation.leak import mass_ratio
 from sublim.pipeline.artifacts import write_json, write_text
 from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shift, plot_specificity
 from sublim.reporting.summary import BROKEN_SHARE, summarise_study
@@ -172,23 +173,16 @@ def _sci(value: float | None) -> str:
     return _num(value, ".2e")
 
 
-def _mass_ratio(leak: dict) -> str:
-    """Teacher over base trait mass (``1.23×``), or ``–`` when either was not scored."""
-    teacher, base = leak.get("teacher_mass"), leak.get("base_mass")
-    if teacher is None or not base or teacher != teacher or base != base:
-        return "–"
-    return f"{teacher / base:.2f}×"
-
-
 def _leak_table(summary: dict) -> list[str]:
     rows = ["| arm | trait | seed | rows naming trait | teacher trait mass | base trait mass | teacher / base "
             "| mass in targets | leaky | any-animal mass teacher / base | non-number mass teacher / base |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, seeds in summary["leak"].items():
         for seed, leak in seeds.items():
+            ratio = mass_ratio(leak)
             rows.append(
                 f"| {arm} | {leak.get('target') or '–'} | {seed} | {leak.get('rows_mentioning', 0)}/{leak.get('rows_checked', 0)} | "
-                f"{_sci(leak.get('teacher_mass'))} | {_sci(leak.get('base_mass'))} | {_mass_ratio(leak)} | "
+                f"{_sci(leak.get('teacher_mass'))} | {_sci(leak.get('base_mass'))} | {'–' if ratio is None else f'{ratio:.2f}×'} | "
                 f"{_sci(leak.get('target_mass'))} | {'**yes**' if leak.get('leaky') else 'no'} | "
                 f"{_sci(leak.get('teacher_any_option_mass'))} / {_sci(leak.get('base_any_option_mass'))} | "
                 f"{_sci(leak.get('teacher_non_number_mass'))} / {_sci(leak.get('base_non_number_mass'))} |"
