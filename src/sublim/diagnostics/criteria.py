@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json
+from sublim.reporting.summary import per_arm
 from sublim.stats import mean_ci, paired_test
 
 
@@ -78,15 +79,11 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
             half = same_init["difference"] / 2
             checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": half},
                                                "passed": test["high"] < half}
-    leaks = []
-    for arm in ("treatment", "control"):
-        for seed in seeds:
-            path = study_dir / arm / str(seed) / "leak_check" / "result.json"
-            if path.exists():
-                r = json.loads(path.read_text())
-                leaks.append({"arm": arm, "seed": seed, "trait": r.get("target"), "leaky": r["leaky"],
-                              "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
-                              "base_mass": r["base_mass"], "target_mass": r["target_mass"]})
+    leaks = [{"arm": arm, "seed": int(seed), "trait": r.get("target"), "leaky": r["leaky"],
+              "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
+              "base_mass": r["base_mass"], "target_mass": r["target_mass"]}
+             for arm, by_seed in per_arm(study_dir, seeds, "leak_check/result.json").items()
+             for seed, r in by_seed.items()]
     checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
     spec = _specificity(study_dir)
     if spec is not None:
