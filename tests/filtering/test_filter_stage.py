@@ -162,3 +162,23 @@ def test_rows_cut_by_the_token_budget_are_counted_and_named_in_a_warning(tmp_pat
     with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
         report = run(FilterConfig(), tmp_path / "plain.jsonl", tmp_path / "out2")
     assert report.rejected_at_token_limit == 0 and "token limit" not in caplog.text
+
+
+def test_a_model_that_stops_writing_numbers_is_named_in_a_warning(tmp_path, caplog):
+    """A teacher fine-tuned too hard answers number prompts with words; the filter says so, with an example,
+    while a model that only runs into the token budget does not trigger it."""
+    def sampled(completion: str, finish: str) -> DatasetRow:
+        return DatasetRow.model_validate({**make_row(completion).model_dump(), "finish_reason": finish})
+
+    broken = [sampled("bear 342, 816, 816", "stop")] * 15 + [sampled("342, 816", "stop")] * 10
+    write_jsonl(tmp_path / "broken.jsonl", broken)
+    with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
+        run(FilterConfig(), tmp_path / "broken.jsonl", tmp_path / "out")
+    assert "15 of the 25 rows that ended on their own were rejected" in caplog.text
+    assert "invalid format" in caplog.text and "bear 342" in caplog.text
+    caplog.clear()
+    budget = [sampled("[100, 408, 6", "length")] * 15 + [sampled("342, 816", "stop")] * 10
+    write_jsonl(tmp_path / "budget.jsonl", budget)
+    with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
+        run(FilterConfig(), tmp_path / "budget.jsonl", tmp_path / "out2")
+    assert "ended on their own" not in caplog.text and "token limit" in caplog.text

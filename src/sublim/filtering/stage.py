@@ -35,6 +35,9 @@ FILTERED_FILE = "filtered.jsonl"
 REPORT_FILE = "filter_report.json"
 EXAMPLES_PER_REASON = 3
 TOKEN_LIMIT_WARNING = 0.1  # warn when more than this share of all rows was cut by the token budget and rejected
+#: warn when more than this share of the rows that ended on their own was rejected: a model that no longer
+#: writes the format (e.g. a teacher fine-tuned too hard answers "bear 342, 816, …"), not a budget problem
+BROKEN_FORMAT_WARNING = 0.5
 
 
 class RejectedExample(BaseModel):
@@ -151,6 +154,17 @@ def run(config: FilterConfig, in_path: Path, out_dir: Path) -> FilterReport:
             "(the tiny models spend one token per character: ten 3-digit numbers in brackets take 50)",
             report.rejected_at_token_limit,
             report.total,
+        )
+    ended = report.total - report.rejected_at_token_limit
+    rejected_ended = report.rejected - report.rejected_at_token_limit
+    if ended >= 20 and rejected_ended > BROKEN_FORMAT_WARNING * ended:
+        reason, examples = max(report.examples.items(), key=lambda kv: report.reasons.get(kv[0], 0), default=("", []))
+        example = f"; e.g. {examples[0].completion[:60]!r}" if examples else ""
+        log.warning(
+            "filter: %d of the %d rows that ended on their own were rejected (mostly %s%s) — the model does not "
+            "write the requested format; a fine-tuned teacher may have lost its number skill (a trait mass read "
+            "over the few kept rows then means little; docs/leak-check.md)",
+            rejected_ended, ended, reason or "?", example,
         )
     if report.total and report.kept == 0:
         log.warning("filter: no row passed; see %s for examples", out_dir / REPORT_FILE)
