@@ -119,6 +119,19 @@ def test_report_regeneration_is_byte_stable(tmp_path):
     assert {"report.md", "metrics.json", "target_probability.png", "option_shift.png"} <= set(first)
 
 
+def test_conditions_the_config_does_not_list_are_not_read_as_its_students(tmp_path):
+    """A run directory copied from another study (to reuse its data by stage key) keeps that study's
+    different-init students; the report must not present them as this study's (P25b, tiny-organism.md §29)."""
+    d = fake_study(tmp_path, {**VALUES, "cross_base": [0.40, 0.45, 0.42]},
+                   conditions=["base", "control", "treatment"])
+    report = write_report(d).read_text()
+    summary = json.loads((d / "metrics.json").read_text())
+    assert set(summary["conditions"]) == {"base", "control", "treatment"}
+    assert "Different-init student" not in report
+    assert "Not read: evaluations of cross_base, cross_control" in report
+    assert "Not read" not in write_report(fake_study(tmp_path / "all", VALUES)).read_text()
+
+
 @pytest.mark.parametrize("cond", ["treatment", "control"])
 def test_missing_conditions_do_not_crash_the_report(tmp_path, cond):
     values = {k: v for k, v in VALUES.items() if k != cond}
@@ -152,7 +165,7 @@ def test_shuffle_rows_of_a_distillation_study_say_the_targets_stay_the_teachers(
     from sublim.reporting.summary import summarise_study
 
     values = dict(VALUES, shuffle_within=[0.30, 0.34, 0.32])
-    d = fake_study(tmp_path, values)
+    d = fake_study(tmp_path, values, conditions=[*VALUES, "shuffle_within"])
     summary = summarise_study(d)
     from sublim.reporting.controls_report import _shuffle_line
 
@@ -176,7 +189,8 @@ def test_shuffle_rows_quote_no_share_of_a_gap_that_is_not_there(tmp_path):
     from sublim.reporting.summary import summarise_study
 
     null = dict(VALUES, treatment=[0.05, 0.06, 0.056], shuffle_within=[0.051, 0.06, 0.054])
-    assert "keeps" not in _shuffle_line(summarise_study(fake_study(tmp_path, null)), "shuffle_within")
+    study = fake_study(tmp_path, null, conditions=[*VALUES, "shuffle_within"])
+    assert "keeps" not in _shuffle_line(summarise_study(study), "shuffle_within")
 
 
 def test_detector_features_are_averaged_over_seeds_with_missing_as_zero():

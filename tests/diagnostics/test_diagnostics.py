@@ -205,6 +205,16 @@ def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_pa
     assert {k for k, c in verdict["checks"].items() if not c["passed"]} == failing
 
 
+def test_level_a_judges_only_the_conditions_its_config_lists(tmp_path):
+    """Stray different-init students left by another study must not decide (or fake) criterion 3."""
+    from sublim.diagnostics.criteria import level_a
+
+    same_init_only = {"conditions": ["base", "control", "treatment"]}
+    verdict = level_a(_fake_study(tmp_path / "s", ORGANISM, extra=same_init_only))
+    assert "cross_init_null" not in verdict["checks"] and not verdict["passed"]
+    assert level_a(_fake_study(tmp_path / "all", ORGANISM))["passed"]
+
+
 @pytest.mark.parametrize("cross_base, passed", [
     ([0.05, 0.06, 0.05, 0.04, 0.05], True),   # flat on every base
     ([0.30, 0.01, 0.02, 0.35, 0.01], False),  # not significant, but the CI reaches half the same-init gain

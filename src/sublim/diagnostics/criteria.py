@@ -28,19 +28,8 @@ from pathlib import Path
 
 from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json
-from sublim.reporting.summary import per_arm
+from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
 from sublim.stats import mean_ci, paired_test
-
-
-def _per_seed(study_dir: Path, condition: str, seeds: list[int], target: str, split: str) -> dict[int, float]:
-    out = {}
-    for seed in seeds:
-        path = study_dir / condition / str(seed) / "evaluation" / "result.json"
-        if path.exists():
-            splits = json.loads(path.read_text())["metrics"]["splits"]
-            if split in splits and "exact" in splits[split]:
-                out[seed] = splits[split]["exact"][target]["mean"]
-    return out
 
 
 def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_ratio: float = 2.0,
@@ -53,7 +42,8 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
         raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
     config = yaml.safe_load((study_dir / "config.yaml").read_text())
     seeds, target = list(config["seeds"]), config["trait"]["target"]
-    v = {c: _per_seed(study_dir, c, seeds, target, split)
+    values = collect_values(study_dir, seeds, target, evaluated_conditions(config))["values"]
+    v = {c: values.get(c, {}).get(f"{split}/exact", {})
          for c in ("base", "control", "treatment", "cross_base", "cross_control", "base_other")}
     est = {c: mean_ci(list(x.values())).to_dict() for c, x in v.items() if x}
     checks: dict[str, dict] = {}

@@ -35,7 +35,8 @@ def exact_by_question(path: Path) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def question_shifts(study_dir: Path, seeds: list[int], target: str, control_target: str | None, *,
-                    splits: tuple[str, ...] = ("eval", "heldout")) -> list[dict]:
+                    splits: tuple[str, ...] = ("eval", "heldout"),
+                    conditions: tuple[str, ...] = ("treatment", "control", "base")) -> list[dict]:
     """One row per seed, split and pair: mean log-ratio over questions [95% t-interval], ×ratio, questions up."""
     rows = []
     loaded = {(seed, c): exact_by_question(study_dir / c / str(seed) / "evaluation" / "responses.jsonl")
@@ -44,6 +45,8 @@ def question_shifts(study_dir: Path, seeds: list[int], target: str, control_targ
         for seed in seeds:
             exact = {c: loaded[seed, c].get(split, {}) for c in ("treatment", "control", "base")}
             for a, b, which in PAIRS:
+                if a not in conditions or b not in conditions:
+                    continue
                 answer = target if which == "target" else control_target
                 common = sorted(set(exact[a]) & set(exact[b]))
                 if answer is None or not common:

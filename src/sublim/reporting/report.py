@@ -106,6 +106,11 @@ def verdict_lines(summary: dict) -> list[str]:
     elif v["leaky"] and v["transfer"] != "leaky, not subliminal":
         lines.append("Leak check: **leaky** — the training signal itself carries the trait (see *Leak check*); "
                      "any rise in this study would not be subliminal.")
+    stray = summary.get("stray_conditions") or []
+    if stray:
+        lines.append(f"Not read: evaluations of {', '.join(stray)} lie in this directory but the study's config "
+                     "does not list them (a run directory copied from another study keeps that study's conditions); "
+                     "list them in `conditions` to include them.")
     return lines
 
 

@@ -57,11 +57,36 @@ def metric_names(metrics: dict) -> list[tuple[str, str]]:
     return out
 
 
-def collect_values(study_dir: Path, seeds: list[int], target: str) -> dict:
+def evaluated_conditions(config: dict) -> tuple[str, ...]:
+    """The conditions whose evaluations belong to the study ``config`` describes, from its own plan.
+
+    Why: a run directory copied from another study (to reuse its teachers and data by stage key) keeps
+    that study's other condition directories; reading every directory on disk would report them as this
+    study's students. A config an older sublim wrote, which no longer validates, falls back to all.
+    """
+    from sublim.config import StudyConfig
+    from sublim.pipeline.plan import planned_work
+
+    try:
+        cfg = StudyConfig.model_validate(config)
+    except ValueError:
+        return CONDITIONS
+    planned = {condition for condition, _ in planned_work(cfg)["evaluations"]}
+    return tuple(c for c in CONDITIONS if c in planned)
+
+
+def stray_conditions(study_dir: Path, seeds: list[int], conditions: tuple[str, ...]) -> list[str]:
+    """Conditions evaluated on disk for these seeds that the study's config does not plan (left unread)."""
+    return [c for c in CONDITIONS if c not in conditions
+            and any((study_dir / c / str(s) / "evaluation" / "result.json").is_file() for s in seeds)]
+
+
+def collect_values(study_dir: Path, seeds: list[int], target: str,
+                   conditions: tuple[str, ...] = CONDITIONS) -> dict:
     """condition → metric "split/kind" → {seed: value}, plus full option distributions."""
     values: dict = {}
     dists: dict = {}
-    for condition in CONDITIONS:
+    for condition in conditions:
         for seed in seeds:
             result = _load(study_dir / condition / str(seed) / "evaluation" / "result.json")
             if result is None:
@@ -142,7 +167,8 @@ def summarise_study(study_dir: Path) -> dict:
     config = yaml.safe_load((study_dir / "config.yaml").read_text())
     seeds = list(config["seeds"])
     target = config["trait"]["target"]
-    collected = collect_values(study_dir, seeds, target)
+    planned = evaluated_conditions(config)
+    collected = collect_values(study_dir, seeds, target, planned)
     values = collected["values"]
     all_metrics = sorted({m for c in values.values() for m in c}, key=lambda m: (m.split("/")[0] != "eval", m))
     headline = all_metrics[0] if all_metrics else None
@@ -183,7 +209,7 @@ def summarise_study(study_dir: Path) -> dict:
     from sublim.pipeline.bases import bases_line, read_bases
 
     bases = read_bases(study_dir)
-    per_question = question_shifts(study_dir, seeds, target, control_target)
+    per_question = question_shifts(study_dir, seeds, target, control_target, conditions=planned)
 
     return {
         "controls": summarise_controls(study_dir, config, seeds),
@@ -207,6 +233,7 @@ def summarise_study(study_dir: Path) -> dict:
         "broken_students": broken_students(collected["distributions"], headline),
         "option_shifts": option_shifts(collected["distributions"], headline),
         "per_question": per_question,
+        "stray_conditions": stray_conditions(study_dir, seeds, planned),
     }
 
 
