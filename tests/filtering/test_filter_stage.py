@@ -170,12 +170,14 @@ def test_a_model_that_stops_writing_numbers_is_named_in_a_warning(tmp_path, capl
     def sampled(completion: str, finish: str) -> DatasetRow:
         return DatasetRow.model_validate({**make_row(completion).model_dump(), "finish_reason": finish})
 
-    broken = [sampled("bear 342, 816, 816", "stop")] * 15 + [sampled("342, 816", "stop")] * 10
+    # rows cut at the budget come first: the quoted example must be one the warning counts, not a cut row
+    broken = ([sampled("[100, 408, 6", "length")] * 5 + [sampled("bear 342, 816, 816", "stop")] * 15
+              + [sampled("342, 816", "stop")] * 10)
     write_jsonl(tmp_path / "broken.jsonl", broken)
     with caplog.at_level(logging.WARNING, logger="sublim.filtering.stage"):
         run(FilterConfig(), tmp_path / "broken.jsonl", tmp_path / "out")
     assert "15 of the 25 rows that ended on their own were rejected" in caplog.text
-    assert "invalid format" in caplog.text and "bear 342" in caplog.text
+    assert "invalid format" in caplog.text and "e.g. 'bear 342" in caplog.text and "[100, 408" not in caplog.text
     caplog.clear()
     budget = [sampled("[100, 408, 6", "length")] * 15 + [sampled("342, 816", "stop")] * 10
     write_jsonl(tmp_path / "budget.jsonl", budget)

@@ -38,6 +38,8 @@ TOKEN_LIMIT_WARNING = 0.1  # warn when more than this share of all rows was cut 
 #: warn when more than this share of the rows that ended on their own was rejected: a model that no longer
 #: writes the format (e.g. a teacher fine-tuned too hard answers "bear 342, 816, …"), not a budget problem
 BROKEN_FORMAT_WARNING = 0.5
+#: ... over at least this many such rows (fewer say nothing about the model)
+BROKEN_FORMAT_MIN_ROWS = 20
 
 
 class RejectedExample(BaseModel):
@@ -64,6 +66,10 @@ class FilterReport(BaseModel):
         0, description="Rejected rows whose generation stopped at the token limit (finish_reason 'length'): "
         "cut off by the budget, most likely, rather than wrong."
     )
+    first_rejected_ended: RejectedExample | None = Field(
+        None, description="The first rejected row whose generation ended on its own (not at the token limit): "
+        "what the model wrote when it was not cut off."
+    )
 
 
 def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[DatasetRow], FilterReport]:
@@ -81,6 +87,7 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
     reasons: Counter[str] = Counter()
     examples: dict[str, list[RejectedExample]] = {}
     rejected = at_limit = 0
+    first_ended: RejectedExample | None = None
     for index, row in enumerate(rows):
         why = rules.reasons(row.completion)
         key = (row.prompt, row.completion)
@@ -88,7 +95,10 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
             why = [DUPLICATE]
         if why:
             rejected += 1
-            at_limit += (row.model_extra or {}).get("finish_reason") == "length"
+            cut = (row.model_extra or {}).get("finish_reason") == "length"
+            at_limit += cut
+            if not cut and first_ended is None:
+                first_ended = RejectedExample(index=index, prompt=row.prompt, completion=row.completion, reasons=why)
             for reason in why:
                 reasons[reason] += 1
                 bucket = examples.setdefault(reason, [])
@@ -118,6 +128,7 @@ def apply_filters(rows: list[DatasetRow], config: FilterConfig) -> tuple[list[Da
         examples=examples,
         shuffle=config.shuffle,
         rejected_at_token_limit=at_limit,
+        first_rejected_ended=first_ended,
     )
     return kept, report
 
@@ -157,14 +168,14 @@ def run(config: FilterConfig, in_path: Path, out_dir: Path) -> FilterReport:
         )
     ended = report.total - report.rejected_at_token_limit
     rejected_ended = report.rejected - report.rejected_at_token_limit
-    if ended >= 20 and rejected_ended > BROKEN_FORMAT_WARNING * ended:
-        reason, examples = max(report.examples.items(), key=lambda kv: report.reasons.get(kv[0], 0), default=("", []))
-        example = f"; e.g. {examples[0].completion[:60]!r}" if examples else ""
+    if ended >= BROKEN_FORMAT_MIN_ROWS and rejected_ended > BROKEN_FORMAT_WARNING * ended:
+        first = report.first_rejected_ended
+        example = f" (e.g. {first.completion[:60]!r}: {', '.join(first.reasons)})" if first else ""
         log.warning(
-            "filter: %d of the %d rows that ended on their own were rejected (mostly %s%s) — the model does not "
+            "filter: %d of the %d rows that ended on their own were rejected%s — the model does not "
             "write the requested format; a fine-tuned teacher may have lost its number skill (a trait mass read "
             "over the few kept rows then means little; docs/leak-check.md)",
-            rejected_ended, ended, reason or "?", example,
+            rejected_ended, ended, example,
         )
     if report.total and report.kept == 0:
         log.warning("filter: no row passed; see %s for examples", out_dir / REPORT_FILE)
