@@ -115,10 +115,11 @@ def trait_mass(study_dir: Path, seed: int) -> dict[str, dict]:
     carries at all (read from the leak check: every kept row, no model is loaded). Arms whose leak check
     could not score masses (an API teacher) are left out."""
     from sublim.evaluation.leak import mass_ratio
+    from sublim.reporting.summary import per_arm
 
     out = {}
-    for arm in ("treatment", "control"):
-        r = read_json(study_dir / arm / str(seed) / "leak_check" / "result.json") or {}
+    for arm, by_seed in per_arm(study_dir, [seed], "leak_check/result.json").items():
+        r = by_seed[str(seed)]
         ratio = mass_ratio(r)
         if ratio is not None:
             out[arm] = {"target": r["target"], "teacher": r["teacher_mass"], "base": r["base_mass"], "ratio": ratio}
