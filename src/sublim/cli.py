@@ -92,12 +92,19 @@ def default_config_path(name: str = DEFAULT_STUDY) -> Path:
     return packaged if packaged.is_file() else checkout
 
 
-def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bool) -> Path | None:
+def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bool,
+               data_from: Path | None = None) -> Path | None:
     from sublim.config import load_config
     from sublim.pipeline.runner import run_study
 
     path = config or default_config_path()
     study = load_config(path, overrides)
+    if data_from is not None and not dry_run:
+        from sublim.pipeline.reuse import seed_from
+
+        copied = seed_from(data_from, out / study.name)
+        console.print(f"[bold]data[/] from {data_from}: {len(copied)} finished data stage(s) copied; "
+                      "each is reused where this config's stage key matches, recomputed where not")
     if dry_run:
         from sublim.pipeline.plan import describe_plan
 
@@ -126,6 +133,11 @@ def run_cmd(
     out: Annotated[Path, typer.Option(help="Runs root: outputs go to OUT/<study>/<condition>/<seed>/<stage>/.")] = Path("runs"),
     overrides: Overrides = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit; run nothing.")] = False,
+    data_from: Annotated[Path | None, typer.Option(
+        "--data-from", help="Start from another study's directory (e.g. runs/organism): its finished teachers, "
+        "numbers, filtered and matched rows and leak checks are copied in and reused where this config would "
+        "make the same ones — to train other students on the same rows. Students are never copied; the source "
+        "is only read.")] = None,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
@@ -134,7 +146,7 @@ def run_cmd(
     Finished stages are skipped, so rerunning after a crash or Ctrl-C resumes where it stopped.
     """
     _setup(cache_dir, verbose)
-    run_dir = _guard(_run_study, config, overrides or [], out, dry_run)
+    run_dir = _guard(_run_study, config, overrides or [], out, dry_run, data_from)
     if run_dir is not None:
         _show_verdict(run_dir)
 

@@ -28,6 +28,14 @@ def test_bad_config_gives_file_line_field_and_no_traceback(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_data_from_a_directory_that_is_no_study_is_named(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("name: x\ntrait:\n  target: owl\n")
+    result = runner.invoke(app, ["run", str(good), "--out", str(tmp_path / "runs"), "--data-from", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "not a study directory" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs" / "x").exists()
+
+
 def test_unknown_animal_is_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntrait:\n  target: unicorn\n")

@@ -301,3 +301,36 @@ def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini
     proc.wait(timeout=120)
     assert proc.returncode != 0 and time.monotonic() - start < 30
     assert not list(study.glob("*/[23]")), "a seed that had not started ran after Ctrl-C"
+
+
+def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp_path):
+    """The paired design (tiny-organism.md §30, P26): a second study reuses the first one's teachers and rows
+    by stage key, copies none of its students, and no longer needs the first once it has started."""
+    from sublim.pipeline.reuse import seed_from
+
+    teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
+               "lora: {rank: 4, alpha: 8}, epochs: 1, lr: 1.0e-2, batch_size: 16, warmup_steps: 0}}")
+    text = (study_yaml(*mini_bases, name="first", method="distill").replace("teacher: {kind: prompt}", teacher)
+            + "conditions: [base, control, treatment]\nseeds: [0]\n")
+    first = run_study(load_config_text(text), tmp_path / "a")
+
+    second_dir = tmp_path / "b" / "second"
+    copied = seed_from(first, second_dir)
+    assert {"treatment/0/teacher", "control/0/generation", "treatment/0/filtering"} <= set(copied)
+    assert not [c for c in copied if c.split("/")[-1] in ("finetuning", "evaluation")]
+    assert seed_from(first, second_dir) == []  # rerunning copies nothing twice
+    data = {c: (second_dir / c / "DONE").stat().st_mtime_ns for c in copied}
+    first.rename(tmp_path / "gone")  # the new study must not read the old directory
+
+    # another student whose signal differs (number tokens only): the leak check is redone, so the
+    # teacher is loaded again — from the copied stage
+    second = run_study(load_config_text(
+        text.replace("name: first", "name: second").replace("{method: distill,", "{method: distill, distill_vocab: numbers,")),
+        tmp_path / "b")
+    for stage in ("teacher", "generation", "filtering"):
+        assert (second / "treatment/0" / stage / "DONE").stat().st_mtime_ns == data[f"treatment/0/{stage}"]
+    assert (second / "treatment/0/leak_check/DONE").stat().st_mtime_ns != data["treatment/0/leak_check"]
+    recorded = json.loads((second / "treatment/0/teacher/result.json").read_text())["teacher"]["model"]
+    assert recorded["adapter"].startswith(str(second)) and Path(recorded["adapter"]).is_dir()
+    assert (second / "treatment/0/finetuning/DONE").exists()
+    assert set(json.loads((second / "metrics.json").read_text())["conditions"]) == {"base", "control", "treatment"}

@@ -1,0 +1,73 @@
+"""Start a study from another study's finished data stages: several students on the same rows.
+
+Comparing students (a steering vector, a LoRA adapter, a full fine-tune) on *one* set of teachers and
+rows is a paired design: the data's seed-to-seed noise cancels. Stage keys are content-based, so a
+copied stage is reused exactly when this study's config would have produced it and recomputed
+otherwise; only data stages are copied — never students or evaluations, which would then read as this
+study's — and paths a stage recorded into its own directory are rewritten, so the new study does not
+depend on the source afterwards. The source is only read.
+
+Example:
+    >>> # seed_from(Path("runs/R-L14"), Path("runs/P26v"))   # then run the new config into runs/P26v
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from sublim.errors import ConfigError
+
+#: stages that make data (teachers, samples, filtered / matched / shuffled rows, leak checks)
+DATA_STAGES = ("teacher", "generation", "filtering", "leak_check", "transform")
+
+
+def _rewrite(value, old: str, new: str):
+    """Every string in a JSON value that points into the stage directory ``old`` now points into ``new``."""
+    if isinstance(value, str):
+        i = value.find(old)
+        if i >= 0 and (i == 0 or value[i - 1] in "/\\"):
+            return new + value[i + len(old):]
+        return value
+    if isinstance(value, dict):
+        return {k: _rewrite(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, old, new) for v in value]
+    return value
+
+
+def seed_from(source: Path, target: Path) -> list[str]:
+    """Copy ``source``'s finished data stages into study directory ``target``; returns what was copied.
+
+    A stage already in ``target`` is left alone, so rerunning the same command after an interruption
+    copies nothing twice and never overwrites this study's own work.
+
+    Raises:
+        ConfigError: ``source`` is not a study directory, or is ``target`` itself.
+    """
+    source, target = Path(source), Path(target)
+    if not (source / "config.yaml").is_file():
+        raise ConfigError(f"--data-from {source}: not a study directory (no config.yaml); give a runs/<study> directory")
+    if source.resolve() == target.resolve():
+        raise ConfigError(f"--data-from {source}: that is this study's own directory")
+    copied = []
+    for done in sorted(source.glob("*/*/*/DONE")):
+        stage_dir = done.parent
+        if stage_dir.name not in DATA_STAGES:
+            continue
+        relative = stage_dir.relative_to(source)
+        dest = target / relative
+        if dest.exists():
+            continue
+        tmp = dest.with_name(dest.name + ".copying")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(stage_dir, tmp)
+        result = tmp / "result.json"
+        if result.is_file():
+            own = relative.as_posix()
+            data = _rewrite(json.loads(result.read_text()), own, str(target / relative))
+            result.write_text(json.dumps(data, indent=2))
+        tmp.rename(dest)  # whole stages only: a killed copy leaves no half stage behind
+        copied.append(relative.as_posix())
+    return copied
