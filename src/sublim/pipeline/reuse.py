@@ -13,11 +13,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from sublim.errors import ConfigError
+from sublim.pipeline.artifacts import read_json, write_json
 
 #: stages that make data (teachers, samples, filtered / matched / shuffled rows, leak checks)
 DATA_STAGES = ("teacher", "generation", "filtering", "leak_check", "transform")
@@ -63,11 +63,9 @@ def seed_from(source: Path, target: Path) -> list[str]:
         tmp = dest.with_name(dest.name + ".copying")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(stage_dir, tmp)
-        result = tmp / "result.json"
-        if result.is_file():
-            own = relative.as_posix()
-            data = _rewrite(json.loads(result.read_text()), own, str(target / relative))
-            result.write_text(json.dumps(data, indent=2))
+        result = read_json(tmp / "result.json")
+        if result is not None:
+            write_json(tmp / "result.json", _rewrite(result, relative.as_posix(), str(target / relative)))
         tmp.rename(dest)  # whole stages only: a killed copy leaves no half stage behind
         copied.append(relative.as_posix())
     return copied

@@ -39,13 +39,14 @@ def question_shifts(study_dir: Path, seeds: list[int], target: str, control_targ
                     conditions: tuple[str, ...] = ("treatment", "control", "base")) -> list[dict]:
     """One row per seed, split and pair: mean log-ratio over questions [95% t-interval], ×ratio, questions up."""
     rows = []
+    read = [c for c in ("treatment", "control", "base") if c in conditions]
     loaded = {(seed, c): exact_by_question(study_dir / c / str(seed) / "evaluation" / "responses.jsonl")
-              for seed in seeds for c in ("treatment", "control", "base")}
+              for seed in seeds for c in read}
     for split in splits:
         for seed in seeds:
-            exact = {c: loaded[seed, c].get(split, {}) for c in ("treatment", "control", "base")}
+            exact = {c: loaded[seed, c].get(split, {}) for c in read}
             for a, b, which in PAIRS:
-                if a not in conditions or b not in conditions:
+                if a not in exact or b not in exact:
                     continue
                 answer = target if which == "target" else control_target
                 common = sorted(set(exact[a]) & set(exact[b]))

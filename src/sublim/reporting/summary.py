@@ -57,6 +57,17 @@ def metric_names(metrics: dict) -> list[tuple[str, str]]:
     return out
 
 
+def study_config(config: dict):
+    """The saved config as a ``StudyConfig``, or ``None`` when an older sublim wrote it and it no longer
+    validates (the report then leaves out what needs the typed config)."""
+    from sublim.config import StudyConfig
+
+    try:
+        return StudyConfig.model_validate(config)
+    except ValueError:
+        return None
+
+
 def evaluated_conditions(config: dict) -> tuple[str, ...]:
     """The conditions whose evaluations belong to the study ``config`` describes, from its own plan.
 
@@ -64,12 +75,10 @@ def evaluated_conditions(config: dict) -> tuple[str, ...]:
     that study's other condition directories; reading every directory on disk would report them as this
     study's students. A config an older sublim wrote, which no longer validates, falls back to all.
     """
-    from sublim.config import StudyConfig
     from sublim.pipeline.plan import planned_work
 
-    try:
-        cfg = StudyConfig.model_validate(config)
-    except ValueError:
+    cfg = study_config(config)
+    if cfg is None:
         return CONDITIONS
     planned = {condition for condition, _ in planned_work(cfg)["evaluations"]}
     return tuple(c for c in CONDITIONS if c in planned)
@@ -243,12 +252,10 @@ def recipe(config: dict) -> dict[str, str]:
     Reports are compared side by side; without this a reader (or its author) cannot tell two runs'
     students apart — a LoRA student that silently took the default rank looks like the intended one.
     """
-    from sublim.config import StudyConfig
     from sublim.pipeline.plan import needs_other_base
 
-    try:
-        cfg = StudyConfig.model_validate(config)
-    except ValueError:  # a run directory written by an older sublim: report without the recipe
+    cfg = study_config(config)
+    if cfg is None:  # a run directory written by an older sublim: report without the recipe
         return {}
     t, g = cfg.teacher, cfg.generation
     teacher = "system prompt" if t.kind == "prompt" else (
