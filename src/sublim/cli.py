@@ -327,7 +327,10 @@ def diagnose_cmd(
 
 @app.command("check")
 def check_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished study directory, e.g. runs/organism.")],
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="A finished study directory, e.g. runs/organism; several runs of one recipe (replications on "
+        "other seeds) are pooled over their seeds, and refused if their settings, seeds or base weights "
+        "say they are not replicates.", metavar="RUN_DIR...")],
     split: Annotated[list[str] | None, typer.Option(
         help="Question split(s) to judge (repeatable); the first decides the exit code. Default: eval, then "
         "heldout (the questions never tuned on), each reported separately.")] = None,
@@ -339,18 +342,20 @@ def check_cmd(
     base and the matched control, >= MIN_RATIO x the base, no significant rise for the different-init
     student (and, with a base per seed, its CI below half the same-init gain), the leak check clean, a
     dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
-    when every check passes on the first split, 1 when one fails."""
+    when every check passes on the first split, 1 when one fails. Give several RUN_DIRs to judge
+    replications of one config pooled over all their seeds."""
     from sublim.diagnostics.criteria import CHECK_NAMES, describe_check, level_a
     from sublim.pipeline.bases import bases_line, read_bases
 
-    if bases := read_bases(run_dir):  # which weights: a config hash does not say (tiny bases differ by CPU)
+    if bases := read_bases(run_dirs[0]):  # which weights: a config hash does not say (tiny bases differ by CPU)
         console.print(f"bases: {escape(bases_line(bases))}")
+    where = ", ".join(str(d) for d in run_dirs)
     verdicts = {}
     for name in split or ["eval", "heldout"]:
-        verdict = _guard(level_a, run_dir, split=name, min_seeds=min_seeds, min_ratio=min_ratio)
+        verdict = _guard(level_a, run_dirs, split=name, min_seeds=min_seeds, min_ratio=min_ratio)
         verdicts[name] = verdict
         if not verdict["per_seed"].get("treatment"):
-            console.print(f"[yellow]{run_dir}: split '{name}' was not evaluated[/]")
+            console.print(f"[yellow]{where}: split '{name}' was not evaluated[/]")
             continue
         table = Table(title=f"{verdict['study']} — split '{name}': P(target), mean [95% CI] over seeds", title_justify="left")
         for column in ("arm", "mean [95% CI]", "n", "per seed"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from transformers import AutoModelForCausalLM
 from sublim.diagnostics.alignment import alignment, first_step_alignment, student_first_step, weight_delta
 from sublim.diagnostics.divergence import divergence_stats
 from sublim.diagnostics.study import predictiveness, summarise, trait_mass
+from sublim.errors import DataError
 from sublim.finetuning import FinetuneConfig
 from sublim.finetuning.steering import ensure_mlp_biases
 from sublim.records import DatasetRow
@@ -164,13 +166,14 @@ def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
     assert 0.5 < a.std().item() < 1.5
 
 
-def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra: dict | None = None):
+def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra: dict | None = None,
+                first_seed: int = 0):
     import json
 
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(len(values["treatment"])))
+    seeds = list(range(first_seed, first_seed + len(values["treatment"])))
     (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "seeds": seeds, "trait": {"target": "owl"}, **(extra or {})}))
     for cond, vals in values.items():
         for seed, val in zip(seeds, vals, strict=True):
@@ -353,6 +356,63 @@ def test_the_leak_line_gives_each_arms_mass_ratio_under_its_own_trait(tmp_path):
     line = describe_check("leak_clean", check)
     assert line.startswith("0 of 10 arm-seeds leaky, 0 rows name their arm's trait")
     assert line.endswith("teacher/base trait mass at the rows: treatment (owl) 1.00–1.40×, control (eagle) 3.00–4.20×")
+
+
+def _halves(tmp_path, first_extra=None, second_extra=None, second_first_seed=3):
+    """ORGANISM's five seeds run as two batches of one recipe: seeds 0-2, then 3-4 (or another start)."""
+    first = _fake_study(tmp_path / "a", {k: v[:3] for k, v in ORGANISM.items()}, extra=first_extra)
+    second = _fake_study(tmp_path / "b", {k: v[3:] for k, v in ORGANISM.items()}, extra=second_extra,
+                         first_seed=second_first_seed)
+    return first, second
+
+
+def test_replicate_runs_of_one_recipe_are_judged_pooled_over_their_seeds(tmp_path):
+    """Three seeds and two seeds fail the five-seed rule alone; pooled they are the five-seed study."""
+    from sublim.diagnostics.criteria import level_a
+
+    first, second = _halves(tmp_path, {"description": "batch 1", "conditions": ["base", "control", "treatment",
+                                                                               "cross_base", "cross_control"]})
+    assert not level_a(first)["passed"] and not level_a(second)["passed"]
+    pooled = level_a([first, second])
+    whole = level_a(_fake_study(tmp_path / "whole", ORGANISM))
+    assert pooled["passed"] and pooled["study"] == "fake + fake"
+    assert pooled["per_seed"]["treatment"] == dict(enumerate(ORGANISM["treatment"]))
+    assert pooled["estimates"] == whole["estimates"]
+    leaks = pooled["checks"].pop("leak_clean")["value"]
+    assert sorted(leaks, key=str) == sorted(whole["checks"].pop("leak_clean")["value"], key=str)
+    assert pooled["checks"] == whole["checks"]
+
+
+@pytest.mark.parametrize("second_extra, first_seed, bases, message", [
+    ({"student": {"lr": 0.001}}, 3, None, "differ in 'student.lr' (0.003 vs 0.001)"),
+    ({"student": {"lr": 0.003}}, 2, None, "both ran seed 2"),
+    ({"student": {"lr": 0.003}}, 3, ("afd9f7978e31", "0123456789ab"), "base tiny/organism-a had other weights"),
+])
+def test_runs_that_are_not_replicates_are_refused_with_the_reason(tmp_path, second_extra, first_seed, bases, message):
+    import json
+
+    from sublim.diagnostics.criteria import level_a
+
+    first, second = _halves(tmp_path, {"student": {"lr": 0.003}}, second_extra, first_seed)
+    for study, digest in zip((first, second), bases or (), strict=False):
+        (study / "bases.json").write_text(json.dumps([{"spec": {"kind": "tiny", "preset": "organism-a"},
+                                                       "model": "tiny/organism-a", "weights_sha256": digest * 5}]))
+    with pytest.raises(DataError, match=re.escape(message)):
+        level_a([first, second])
+
+
+def test_check_command_pools_several_runs_and_names_why_it_will_not(tmp_path):
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    first, second = _halves(tmp_path)
+    result = CliRunner().invoke(app, ["check", str(first), str(second), "--split", "eval"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "fake + fake" in result.output and "5 (need ≥ 5)" in result.output
+    _, overlapping = _halves(tmp_path / "o", second_first_seed=1)
+    result = CliRunner().invoke(app, ["check", str(first), str(overlapping)])
+    assert result.exit_code == 2 and "both ran seed 1" in result.output and "Traceback" not in result.output
 
 
 def test_check_command_names_a_directory_that_is_not_a_study(tmp_path):

@@ -1,4 +1,6 @@
-"""The organism's Level-A pass criteria (docs/research/tiny-organism.md §1), checked on a study directory.
+"""The organism's Level-A pass criteria (docs/research/tiny-organism.md §1), checked on a study directory
+— or on several runs of one recipe pooled over their seeds (replications run in batches, or on the
+seeds a first run left out), which ``check_poolable`` allows only for disjoint seeds on the same weights.
 
 Reads only evaluation, leak-check and manifest files, so it runs on a finished study in a second:
 
@@ -31,20 +33,96 @@ from sublim.pipeline.artifacts import read_json
 from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
 from sublim.stats import mean_ci, paired_test
 
+#: config keys that say how a study was run, not what it measured: runs that differ only in these are
+#: replicates of one recipe and may be pooled
+RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "pricing")
 
-def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_ratio: float = 2.0,
-            alpha: float = 0.05) -> dict:
-    """Check criteria 1–4 on ``study_dir`` for ``split``; returns numbers and a pass/fail per check."""
+
+def _study_config(study_dir: Path) -> dict:
     import yaml
 
-    study_dir = Path(study_dir)
     if not (study_dir / "config.yaml").is_file():
         raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
-    config = yaml.safe_load((study_dir / "config.yaml").read_text())
-    seeds, target = list(config["seeds"]), config["trait"]["target"]
-    values = collect_values(study_dir, seeds, target, evaluated_conditions(config))["values"]
-    v = {c: values.get(c, {}).get(f"{split}/exact", {})
-         for c in ("base", "control", "treatment", "cross_base", "cross_control", "base_other")}
+    return yaml.safe_load((study_dir / "config.yaml").read_text())
+
+
+def _first_difference(a, b, path: str = "") -> str | None:
+    """The dotted path of the first setting where two configs differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if (where := _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))) is not None:
+                return where
+        return None
+    return None if a == b else path
+
+
+def _setting(config: dict, path: str):
+    for key in path.split("."):
+        config = (config or {}).get(key) if isinstance(config, dict) else None
+    return config
+
+
+def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
+    """Refuse to pool runs that are not replicates of one recipe on one set of base weights.
+
+    Why: pooling is only honest when every seed is a draw from the same experiment. Runs must agree on
+    every setting but the runtime ones (``RUNTIME_KEYS``), must not share a seed (a seed reruns the same
+    teacher and student, so it would count one replicate twice), and must have run on the same weights
+    wherever they used the same base — a tiny base rebuilt on another CPU is another base (docs/tiny-base.md).
+
+    Raises:
+        DataError: naming the two runs and the setting, seed or base where they part.
+    """
+    from sublim.pipeline.bases import read_bases
+
+    first, recipe = study_dirs[0], {k: v for k, v in configs[0].items() if k not in RUNTIME_KEYS}
+    seen_seeds = {int(s): first for s in configs[0]["seeds"]}
+    weights = {json.dumps(r["spec"], sort_keys=True): (r, first) for r in read_bases(first)}
+    for study_dir, config in zip(study_dirs[1:], configs[1:], strict=True):
+        other = {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
+        if (where := _first_difference(recipe, other)) is not None:
+            raise DataError(f"cannot pool {first} and {study_dir}: they differ in '{where}' "
+                            f"({_setting(recipe, where)!r} vs {_setting(other, where)!r}); only runs of one recipe "
+                            f"(differing in {', '.join(RUNTIME_KEYS)}) are replicates")
+        for seed in config["seeds"]:
+            if int(seed) in seen_seeds:
+                raise DataError(f"cannot pool {seen_seeds[int(seed)]} and {study_dir}: both ran seed {seed}, "
+                                "which would count one replicate twice; pool runs of disjoint seeds")
+            seen_seeds[int(seed)] = study_dir
+        for record in read_bases(study_dir):
+            key = json.dumps(record["spec"], sort_keys=True)
+            before, where = weights.setdefault(key, (record, study_dir))
+            if before.get("weights_sha256") and record.get("weights_sha256") and \
+                    before["weights_sha256"] != record["weights_sha256"]:
+                raise DataError(f"cannot pool {where} and {study_dir}: base {record['model']} had other weights "
+                                f"({before['weights_sha256'][:12]} vs {record['weights_sha256'][:12]}, see bases.json): "
+                                "a base rebuilt on another machine is another base")
+
+
+def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: int = 5, min_ratio: float = 2.0,
+            alpha: float = 0.05) -> dict:
+    """Check criteria 1–5 for ``split`` on one study directory, or on several runs of one recipe pooled
+    over their seeds (``check_poolable`` guards the pooling); returns numbers and a pass/fail per check."""
+    dirs = [Path(study_dirs)] if isinstance(study_dirs, (str, Path)) else [Path(d) for d in study_dirs]
+    configs = [_study_config(d) for d in dirs]
+    if len(dirs) > 1:
+        check_poolable(dirs, configs)
+    config, target = configs[0], configs[0]["trait"]["target"]
+    names = ("base", "control", "treatment", "cross_base", "cross_control", "base_other")
+    v: dict[str, dict] = {c: {} for c in names}
+    leaks, matrices = [], []
+    for study_dir, cfg in zip(dirs, configs, strict=True):
+        seeds = list(cfg["seeds"])
+        values = collect_values(study_dir, seeds, target, evaluated_conditions(cfg))["values"]
+        for c in names:
+            v[c].update(values.get(c, {}).get(f"{split}/exact", {}))
+        leaks += [{"arm": arm, "seed": int(seed), "trait": r.get("target"), "leaky": r["leaky"],
+                   "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
+                   "base_mass": r["base_mass"], "target_mass": r["target_mass"]}
+                  for arm, by_seed in per_arm(study_dir, seeds, "leak_check/result.json").items()
+                  for seed, r in by_seed.items()]
+        if (spec := _specificity(study_dir)) is not None:
+            matrices.append(spec)
     est = {c: mean_ci(list(x.values())).to_dict() for c, x in v.items() if x}
     checks: dict[str, dict] = {}
     checks["seeds"] = {"value": len(v["treatment"]), "passed": len(v["treatment"]) >= min_seeds}
@@ -69,22 +147,17 @@ def level_a(study_dir: Path, *, split: str = "eval", min_seeds: int = 5, min_rat
             half = same_init["difference"] / 2
             checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": half},
                                                "passed": test["high"] < half}
-    leaks = [{"arm": arm, "seed": int(seed), "trait": r.get("target"), "leaky": r["leaky"],
-              "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
-              "base_mass": r["base_mass"], "target_mass": r["target_mass"]}
-             for arm, by_seed in per_arm(study_dir, seeds, "leak_check/result.json").items()
-             for seed, r in by_seed.items()]
     checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
-    spec = _specificity(study_dir)
-    if spec is not None:
-        rows, cols = spec["diagonal_is_row_max"], spec["diagonal_is_column_max"]
+    if matrices:  # pooled: each run's matrix is judged on its own and every one must be diagonal
+        rows = [x for m in matrices for x in m["diagonal_is_row_max"]]
+        cols = [x for m in matrices for x in m["diagonal_is_column_max"]]
         checks["dominant_diagonal"] = {
             "value": {"rows": f"{sum(rows)}/{len(rows)}", "columns": f"{sum(cols)}/{len(cols)}",
-                      "labels": spec["labels"]},
+                      "labels": matrices[0]["labels"], "matrices": len(matrices)},
             "passed": all(rows) and all(cols)}
     passed = all(c["passed"] for c in checks.values()) and {"above_base", "above_control", "ratio_to_base",
                                                             "cross_init_null"} <= set(checks)
-    return {"study": config["name"], "split": split, "per_seed": {c: x for c, x in v.items() if x},
+    return {"study": " + ".join(c["name"] for c in configs), "split": split, "per_seed": {c: x for c, x in v.items() if x},
             "estimates": est, "checks": checks, "passed": passed}
 
 
@@ -120,7 +193,8 @@ def describe_check(name: str, check: dict, *, min_seeds: int = 5, min_ratio: flo
         rows = sum(int(x["rows_mentioning"] or 0) for x in v)
         return f"{leaky} of {len(v)} arm-seeds leaky, {rows} rows name their arm's trait{_mass_ratios(v)}"
     if name == "dominant_diagonal":
-        return f"row max {v['rows']}, column max {v['columns']} ({', '.join(v['labels'])})"
+        pooled = f", over {v['matrices']} runs' matrices" if v.get("matrices", 1) > 1 else ""
+        return f"row max {v['rows']}, column max {v['columns']} ({', '.join(v['labels'])}{pooled})"
     return str(v)
 
 
