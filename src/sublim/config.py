@@ -283,14 +283,21 @@ class StudyConfig(StrictModel):
     pricing: PriceTable | None = Field(
         None, description="$ per 1M tokens of hosted models, for `sublim estimate` (null: built-in table, mid-2025)"
     )
-    _added_later = frozenset({"data"})
+    _added_later = frozenset({"data", "threads"})
     data: DataFiles | None = Field(
         None, description="audit mode: train on these rows instead of a teacher's generated ones (null: "
         "build the teacher from `teacher` and sample `generation`)")
     workers: int | None = Field(
-        None, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
-        "results do not depend on it. null: 1 when the study's local models run on a CUDA GPU (seed processes "
+        None, ge=1, description="runtime only: seeds run in this many processes at once (`threads` torch threads "
+        "each, as in a single process); results do not depend on it. null: 1 when the study's local models run on a CUDA GPU (seed processes "
         "would share it, each with its own copy of the model, and go no faster), otherwise 2"
+    )
+
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads per seed, in a worker process or in this one. A seed's numbers "
+        "depend on it (sums run in another order, and long training amplifies the difference: one seed "
+        "of tiny-organism.md section 30 gave P(owl) 0.110 at 1 thread and 0.135 at 2), so the default 1 "
+        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster"
     )
 
     @model_validator(mode="after")

@@ -64,6 +64,7 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
         for stage in ("teacher", "generation", "filtering", "leak_check", "finetuning", "evaluation"):
             manifest = json.loads((study / cond / "0" / stage / "manifest.json").read_text())
             assert manifest["seed"] == 0 and manifest["key"] and "torch" in manifest["versions"]
+            assert manifest["torch_threads"] == 1  # config `threads`: a seed's numbers depend on it
     for cond in ("base", "base_other", "cross_base", "cross_control"):
         assert (study / cond / "1" / "evaluation" / "DONE").exists()
     # the saved rows carry no system prompt

@@ -366,8 +366,15 @@ class StudyRunner:
         record_bases(self.dir, study_bases(cfg))
         workers = seed_processes(cfg.workers, len(cfg.seeds), runs_on_local_gpu(cfg))
         if workers <= 1:
-            for seed in cfg.seeds:
-                self.run_seed(seed)
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(cfg.threads)  # as a seed worker does: a seed's numbers depend on it
+            try:
+                for seed in cfg.seeds:
+                    self.run_seed(seed)
+            finally:
+                torch.set_num_threads(before)
         else:
             run_seeds_in_processes(cfg, self.dir.parent, workers)
         from sublim.reporting.report import write_report
@@ -419,13 +426,13 @@ def exit_when_orphaned(parent_pid: int, interval_s: float = 1.0) -> None:
 
 
 def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
-    """Process entry: run one seed with one torch thread, logging stage boundaries (no bars)."""
+    """Process entry: run one seed with ``threads`` torch threads, logging stage boundaries (no bars)."""
     import os
 
     os.environ["SUBLIM_PROGRESS"] = "0"
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(StudyConfig.model_validate_json(config_json).threads)
     from sublim.paths import set_cache_dir
 
     set_cache_dir(Path(cache))
