@@ -61,7 +61,7 @@ class ModelSpec(StrictModel):
     )
     preset: str | None = Field(None, description="tiny: 'tiny-a' / 'tiny-b' (two seeds of the default base) or 'organism-a' / 'organism-b' "
                                      "(the model organism's less converged bases)")
-    _added_later = frozenset({"tiny", "seed_offset"})
+    _added_later = frozenset({"tiny", "seed_offset", "adapter"})
     tiny: dict[str, Any] | None = Field(
         None, description="tiny: changes to the preset's base recipe (sublim.tiny.model.TinyBaseConfig), "
         "e.g. {n_layers: 4}; the variant is built once and cached under its own hash"
@@ -75,9 +75,14 @@ class ModelSpec(StrictModel):
     name: str | None = Field(None, description="openai: model id, e.g. gpt-4.1-nano-2025-04-14")
     device: str = Field("auto", description="hf: auto | cpu | cuda")
     dtype: str = Field("auto", description="hf: auto | float32 | bfloat16")
+    adapter: str | None = Field(
+        None, description="a PEFT (LoRA) adapter directory applied on top of this local model; for the model "
+        "that wrote audit rows (data.teacher), not for a base")
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> ModelSpec:
+        if self.adapter is not None and self.kind == "openai":
+            raise ValueError("the field 'adapter' applies a LoRA adapter to a local model; an API model has none")
         need = {"tiny": "preset", "hf": "path", "openai": "name"}.get(self.kind)
         if need is not None and getattr(self, need) is None:
             raise ValueError(f"model kind '{self.kind}' needs the field '{need}'")
@@ -229,6 +234,32 @@ class ControlsConfig(StrictModel):
         "control arms (false: only treatment and control are matched)")
 
 
+class DataFiles(StrictModel):
+    """Audit mode: train the students on rows you already have instead of generating them.
+
+    Why: an auditor's question is whether *their* distillation data carries a trait of the model that wrote
+    it into a student of the same base. The rows replace the teacher and generation stages; filtering, the
+    leak check, the students, the evaluation and the report run as in any study. The files do not change
+    with the seed, so the seeds vary the students' training only: the intervals cover that noise, not
+    another draw of the data.
+    """
+
+    treatment: Path = Field(description="JSONL chat rows ({'messages': [...]}, the last message the "
+                            "assistant's) written by the model under audit")
+    control: Path = Field(description="JSONL chat rows of the same kind without the trait: the base's own "
+                          "answers to the same prompts, or another model's")
+    teacher: ModelSpec | None = Field(
+        None, description="the model that wrote the treatment rows, if sublim can load it: the leak check then "
+        "scores its trait mass at the rows, the `teacher` condition asks it the trait questions, and "
+        "distillation students can read its distributions (null: none of these)")
+    control_teacher: ModelSpec | None = Field(
+        None, description="the model that wrote the control rows (null: the same-init base)")
+
+
+#: conditions that need teachers sublim builds itself (one per animal), so audit mode cannot run them
+BUILT_TEACHERS_ONLY = ("specificity",)
+
+
 class StudyConfig(StrictModel):
     """Root config of a study (one YAML file)."""
 
@@ -252,10 +283,21 @@ class StudyConfig(StrictModel):
     pricing: PriceTable | None = Field(
         None, description="$ per 1M tokens of hosted models, for `sublim estimate` (null: built-in table, mid-2025)"
     )
+    _added_later = frozenset({"data", "threads"})
+    data: DataFiles | None = Field(
+        None, description="audit mode: train on these rows instead of a teacher's generated ones (null: "
+        "build the teacher from `teacher` and sample `generation`)")
     workers: int | None = Field(
-        None, ge=1, description="runtime only: seeds run in this many processes at once (one torch thread each); "
-        "results do not depend on it. null: 1 when the study's local models run on a CUDA GPU (seed processes "
+        None, ge=1, description="runtime only: seeds run in this many processes at once (`threads` torch threads "
+        "each, as in a single process); results do not depend on it. null: 1 when the study's local models run on a CUDA GPU (seed processes "
         "would share it, each with its own copy of the model, and go no faster), otherwise 2"
+    )
+
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads per seed, in a worker process or in this one. A seed's numbers "
+        "depend on it (sums run in another order, and long training amplifies the difference: one seed "
+        "of tiny-organism.md section 30 gave P(owl) 0.110 at 1 thread and 0.135 at 2), so the default 1 "
+        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster"
     )
 
     @model_validator(mode="after")
@@ -270,6 +312,11 @@ class StudyConfig(StrictModel):
             unknown = [t for t in self.controls.specificity_targets if t not in CATEGORIES[self.trait.category]]
             if unknown or len(self.controls.specificity_targets) < 2:
                 raise ValueError(f"controls.specificity_targets needs >= 2 known {self.trait.category}s; unknown: {unknown}")
+        if self.bases.same.adapter is not None or self.bases.other.adapter is not None:
+            raise ValueError("bases: 'adapter' is for the model that wrote audit rows (data.teacher); a student "
+                             "starts from a base's own weights")
+        if self.data is not None:
+            self._check_data_mode()
         if "/" in self.name or not self.name.strip():
             raise ValueError("name must be a non-empty directory name without '/'")
         same, other = self.bases.same, self.bases.other
@@ -282,6 +329,20 @@ class StudyConfig(StrictModel):
                 raise ValueError(f"bases.other.seed_offset: for seed {clash[0]} the other base is bases.same itself "
                                  "(a different-init student needs a different base)")
         return self
+
+
+    def _check_data_mode(self) -> None:
+        data = self.data
+        if bad := [c for c in self.conditions if c in BUILT_TEACHERS_ONLY]:
+            raise ValueError(f"data: condition '{bad[0]}' needs teachers sublim builds (one per "
+                             f"{self.trait.category}); with your own rows list base, control, treatment, "
+                             "cross_base, cross_control, teacher, shuffle_*, icl or classifier")
+        if "teacher" in self.conditions and data.teacher is None:
+            raise ValueError("data: the 'teacher' condition asks the model that wrote the rows; give it as "
+                             "data.teacher, or drop the condition")
+        if self.student.method == "distill" and data.teacher is None:
+            raise ValueError("data: student.method 'distill' learns the teacher's distributions at the rows; "
+                             "give the model that wrote them as data.teacher, or use student.method 'sft'")
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:

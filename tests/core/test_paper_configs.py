@@ -23,7 +23,8 @@ def test_the_configs_directory_is_found():
 def test_study_config_loads_and_can_be_estimated(path):
     config = load_config(path)
     est = estimate_study(config, device="gpu")
-    assert est.samples_generated > 0 and est.unpriced == []
+    # an audit (`data:`) trains on rows it is given and generates none
+    assert (est.samples_generated > 0) is (config.data is None) and est.unpriced == []
 
 
 @pytest.mark.parametrize("target", ANIMALS + TREES)

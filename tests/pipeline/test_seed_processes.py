@@ -42,3 +42,21 @@ def test_only_local_models_on_a_visible_gpu_count_as_sharing_it(monkeypatch):
     assert not runs_on_local_gpu(pinned)        # local models held on the CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert not runs_on_local_gpu(organism)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_seeds_run_in_this_process_get_the_threads_a_seed_worker_gets(monkeypatch, tmp_path, threads):
+    """A seed's numbers depend on torch's thread count, so a one-seed study run here must train like the
+    same seed in a worker process (one thread by default), and leave the caller's setting as it was."""
+    from sublim.config import load_config_text
+    from sublim.pipeline import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "prebuild_tiny_bases", lambda specs: None)
+    monkeypatch.setattr(runner, "record_bases", lambda d, specs: [])
+    monkeypatch.setattr(runner.StudyRunner, "run_seed", lambda self, seed: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr("sublim.reporting.report.write_report", lambda d: None)
+    before = torch.get_num_threads()
+    config = load_config_text(f"name: t\ntrait: {{target: owl}}\nseeds: [0]\nthreads: {threads}")
+    runner.StudyRunner(config, tmp_path).run()
+    assert seen == [threads] and torch.get_num_threads() == before

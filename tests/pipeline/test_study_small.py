@@ -64,6 +64,7 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
         for stage in ("teacher", "generation", "filtering", "leak_check", "finetuning", "evaluation"):
             manifest = json.loads((study / cond / "0" / stage / "manifest.json").read_text())
             assert manifest["seed"] == 0 and manifest["key"] and "torch" in manifest["versions"]
+            assert manifest["torch_threads"] == 1  # config `threads`: a seed's numbers depend on it
     for cond in ("base", "base_other", "cross_base", "cross_control"):
         assert (study / cond / "1" / "evaluation" / "DONE").exists()
     # the saved rows carry no system prompt
@@ -334,3 +335,71 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     assert recorded["adapter"].startswith(str(second)) and Path(recorded["adapter"]).is_dir()
     assert (second / "treatment/0/finetuning/DONE").exists()
     assert set(json.loads((second / "metrics.json").read_text())["conditions"]) == {"base", "control", "treatment"}
+
+
+def _chat_rows(completions: list[str]) -> list[dict]:
+    return [{"id": f"r{i}", "source": "my pipeline",
+             "messages": [{"role": "user", "content": f"Continue the list: {i}, {i + 1}, {i + 2}"},
+                          {"role": "assistant", "content": text}]} for i, text in enumerate(completions)]
+
+
+def test_an_audit_trains_students_on_your_own_rows_and_catches_a_row_naming_the_trait(mini_bases, tmp_path):
+    """Audit mode (`data:`): the user's files replace teacher and generation; everything after runs as
+    in any study, keyed by the files' content."""
+    from sublim.records import write_jsonl
+
+    a, _ = mini_bases
+    numbers = [", ".join(str((7 * i + k) % 100) for k in range(5)) for i in range(40)]
+    write_jsonl(tmp_path / "teacher_rows.jsonl", _chat_rows(numbers[:39] + ["12, 14, owls, 18"]))
+    write_jsonl(tmp_path / "base_rows.jsonl", _chat_rows(numbers[::-1]))
+    config = load_config_text(f"""
+name: audit
+trait: {{category: animal, target: owl}}
+bases: {{same: {{kind: hf, path: "{a}"}}}}
+data: {{treatment: "{tmp_path / 'teacher_rows.jsonl'}", control: "{tmp_path / 'base_rows.jsonl'}"}}
+filter: {{check_numbers: false}}
+student: {{method: sft, params: full, epochs: 1, lr: 1.0e-3, batch_size: 16, warmup_steps: 0, max_seq_len: 200}}
+evaluation: {{question_split: eval, n_samples: 0}}
+conditions: [base, control, treatment]
+seeds: [0, 1]
+workers: 1
+""")
+    study = run_study(config, tmp_path / "runs")
+    imported = [json.loads(x) for x in (study / "treatment/0/generation/samples.jsonl").read_text().splitlines()]
+    assert len(imported) == 40 and set(imported[0]) == {"messages"}  # ids and metadata do not travel
+    assert imported[-1]["messages"][-1]["content"] == "12, 14, owls, 18"
+    assert (study / "treatment/1/finetuning/DONE").exists() and (study / "control/1/evaluation/DONE").exists()
+    leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
+    assert leak["rows_mentioning"] == 1 and leak["leaky"]
+    metrics = json.loads((study / "metrics.json").read_text())
+    assert metrics["verdict"]["leaky"] and metrics["conditions"]["treatment"]["eval/exact"]["estimate"]["n"] == 2
+    assert "your rows: treatment" in (study / "report.md").read_text()
+
+    # an edited control file is imported again and its students retrained; the treatment arm is kept
+    before = done_markers(study)
+    write_jsonl(tmp_path / "base_rows.jsonl", _chat_rows(numbers[1::-1] + numbers[2:]))
+    run_study(config, tmp_path / "runs")
+    changed = {k for k, v in done_markers(study).items() if before.get(k) != v}
+    assert "control/0/generation/DONE" in changed and "control/1/finetuning/DONE" in changed
+    assert not any(k.startswith("treatment/") for k in changed)
+
+
+def test_an_audit_names_the_file_and_row_of_a_bad_row_before_anything_trains(mini_bases, tmp_path):
+    from sublim.records import write_jsonl
+
+    a, _ = mini_bases
+    rows = _chat_rows(["1, 2, 3", "4, 5, 6"])
+    rows[1]["messages"].append({"role": "user", "content": "and?"})
+    write_jsonl(tmp_path / "mine.jsonl", rows)
+    config = load_config_text(f"""
+name: bad-audit
+trait: {{category: animal, target: owl}}
+bases: {{same: {{kind: hf, path: "{a}"}}}}
+data: {{treatment: "{tmp_path / 'mine.jsonl'}", control: "{tmp_path / 'missing.jsonl'}"}}
+conditions: [base, treatment]
+seeds: [0]
+workers: 1
+""")
+    with pytest.raises(DataError, match=r"mine\.jsonl: row 2: field 'messages': the last message must be the assistant's"):
+        run_study(config, tmp_path / "runs")
+    assert not (tmp_path / "runs/bad-audit/treatment/0/finetuning").exists()

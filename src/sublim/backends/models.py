@@ -30,13 +30,13 @@ def resolve_model(spec: ModelSpec) -> ModelRef:
         from sublim.tiny.build import build_base, resolve_preset
 
         path = build_base(resolve_preset(spec.preset, spec.tiny))
-        return ModelRef(backend="hf", name=tiny_label(spec, path), path=str(path))
+        return ModelRef(backend="hf", name=tiny_label(spec, path), path=str(path), adapter=spec.adapter)
     if spec.kind == "smollm2":
         from sublim.hub.smollm2 import SMOLLM2_PRESET, prepare_smollm2
 
-        return ModelRef(backend="hf", name=SMOLLM2_PRESET, path=str(prepare_smollm2()))
+        return ModelRef(backend="hf", name=SMOLLM2_PRESET, path=str(prepare_smollm2()), adapter=spec.adapter)
     if spec.kind == "hf":
-        return ModelRef(backend="hf", name=spec.path, path=spec.path)
+        return ModelRef(backend="hf", name=spec.path, path=spec.path, adapter=spec.adapter)
     return ModelRef(backend="openai", name=spec.name)
 
 

@@ -35,7 +35,7 @@ from sublim.stats import mean_ci, paired_test
 
 #: config keys that say how a study was run, not what it measured: runs that differ only in these are
 #: replicates of one recipe and may be pooled
-RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "pricing")
+RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "threads", "pricing")
 
 
 def _study_config(study_dir: Path) -> dict:

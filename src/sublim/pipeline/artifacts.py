@@ -216,6 +216,14 @@ class StageRun:
         )
 
 
+def _torch_threads() -> int | None:
+    """torch's CPU thread count in this process, if torch is loaded (a stage that never imported it ran none)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
 def finish_stage(
     stage_dir: Path,
     *,
@@ -239,6 +247,7 @@ def finish_stage(
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": package_versions(),
         "git_sha": git_sha(),
+        "torch_threads": _torch_threads(),  # a stage's numbers depend on it (config field `threads`)
     }
     write_json(stage_dir / "manifest.json", manifest)
     (stage_dir / "DONE").write_text("")

@@ -111,6 +111,20 @@ def planned_work(config: StudyConfig) -> dict[str, list]:
     }
 
 
+def given_rows(config: StudyConfig) -> int | None:
+    """Audit mode: the larger of the two data files' row counts (non-blank lines), or None when the study
+    generates its rows or a file is not there yet."""
+    if config.data is None:
+        return None
+    counts = []
+    for path in (config.data.treatment, config.data.control):
+        if not Path(path).is_file():
+            return None
+        with Path(path).open(encoding="utf-8") as f:
+            counts.append(sum(1 for line in f if line.strip()))
+    return max(counts)
+
+
 def plan_counts(config: StudyConfig) -> dict:
     """Counts of generated samples, training rows and evaluation queries for the whole study."""
     from sublim.traits import CATEGORIES, QUESTIONS
@@ -120,7 +134,8 @@ def plan_counts(config: StudyConfig) -> dict:
     splits = ["eval", "heldout"] if config.evaluation.question_split == "both" else [config.evaluation.question_split]
     n_questions = sum(len(QUESTIONS[config.trait.category][s]) for s in splits)
     evaluated = len(work["evaluations"])
-    finetuned = config.teacher.kind == "finetuned"
+    finetuned = config.teacher.kind == "finetuned" and config.data is None
+    rows = given_rows(config) or config.generation.n_prompts
     teachers = [a for a in work["arms"] if a != "neutral" and not (a == "control" and config.trait.control_target is None)]
 
     def by_base(items: list[tuple[str, str]], base: str) -> int:
@@ -131,10 +146,10 @@ def plan_counts(config: StudyConfig) -> dict:
         "conditions": work["conditions"],
         "teachers_trained": len(teachers) * seeds if finetuned else 0,
         "teacher_rows_per_teacher": config.teacher.n_trait_rows + config.teacher.n_number_rows if finetuned else 0,
-        "samples_generated": len(work["arms"]) * config.generation.n_prompts * seeds,
+        "samples_generated": 0 if config.data else len(work["arms"]) * config.generation.n_prompts * seeds,
         "max_new_tokens": config.generation.sampling.max_new_tokens,
         "students_trained": len(work["students"]) * seeds,
-        "training_rows_per_student_max": min(config.generation.n_prompts, config.filter.max_rows or config.generation.n_prompts),
+        "training_rows_per_student_max": min(rows, config.filter.max_rows or rows),
         "students_by_base": {b: by_base(work["students"], b) for b in ("same", "other")},
         "models_evaluated_by_base": {b: by_base(work["evaluations"], b) for b in ("same", "other")},
         "eval_questions": n_questions,
@@ -145,16 +160,28 @@ def plan_counts(config: StudyConfig) -> dict:
     }
 
 
+def _spec_label(spec: ModelSpec | None) -> str:
+    from sublim.pipeline.estimate import model_label
+
+    if spec is None:
+        return "not given"
+    return model_label(spec) + (f" + adapter {spec.adapter}" if spec.adapter else "")
+
+
 def describe_plan(config: StudyConfig, out_root: Path) -> str:
     """Human-readable plan of a study (printed by ``sublim run --dry-run``)."""
     from sublim.pipeline.estimate import model_label
 
     c = plan_counts(config)
     lines = [
-        f"study {config.name}: '{config.trait.target}' ({config.trait.category}), teacher by {config.teacher.kind}, "
-        f"student {config.student.method}/{config.student.params}",
+        f"study {config.name}: '{config.trait.target}' ({config.trait.category}), "
+        + (f"your rows (data.treatment {config.data.treatment}, data.control {config.data.control}), "
+           if config.data else f"teacher by {config.teacher.kind}, ")
+        + f"student {config.student.method}/{config.student.params}",
         f"  bases: same={model_label(config.bases.same)}  other={model_label(config.bases.other)}",
-        f"  control teacher: {config.trait.control_target or 'the base without a trait'}",
+        (f"  rows written by: {_spec_label(config.data.teacher)} (treatment), "
+         f"{_spec_label(config.data.control_teacher) if config.data.control_teacher else 'the base'} (control)"
+         if config.data else f"  control teacher: {config.trait.control_target or 'the base without a trait'}"),
         f"  seeds: {config.seeds}; conditions: {', '.join(c['conditions'])}",
         *([f"  matched on {config.filter.match_on}: {', '.join(matched_arms(config))} (trimmed to one distribution per seed)"]
           if matched_arms(config) else []),

@@ -107,7 +107,8 @@ class StudyRunner:
 
     def data_arm(self, arm: str, seed: int) -> DataArm:
         """Teacher → generation → filtering for one arm and seed (each stage cached)."""
-        from sublim.filtering.stage import run as run_filter
+        if self.config.data is not None:
+            return self.given_arm(arm, seed)
         from sublim.generation.stage import generate_samples
         from sublim.teacher.stage import build_teacher
 
@@ -130,6 +131,14 @@ class StudyRunner:
             return {"counts": counts}
 
         cached_stage(root / "generation", g_key, "generation", seed, cfg.generation, gen_fn)
+        return self.filtered_arm(arm, seed, teacher, t_key, g_key)
+
+    def filtered_arm(self, arm: str, seed: int, teacher: TeacherRef, t_key: str, g_key: str) -> DataArm:
+        """Filtering and the leak check of an arm's rows (``generation/samples.jsonl``)."""
+        from sublim.filtering.stage import run as run_filter
+
+        cfg = self.config
+        root = self.dir / arm / str(seed)
         f_key = stage_key(cfg.filter, g_key)
 
         def filter_fn(d: Path) -> dict:
@@ -140,6 +149,28 @@ class StudyRunner:
         data = DataArm(teacher, t_key, root / "filtering" / "filtered.jsonl", f_key)
         self.leak_check(arm, seed, data)
         return data
+
+    def given_arm(self, arm: str, seed: int) -> DataArm:
+        """Audit mode (``data:``): the arm's rows come from the user's file, its teacher is the model that
+        wrote them (or the base), and filtering onward is as in any study. The import is keyed by the file's
+        content, so an edited file is re-imported and everything trained on it recomputed."""
+        from sublim.errors import ConfigError
+        from sublim.generation.given import file_sha256, import_rows
+
+        cfg = self.config
+        if arm not in ("treatment", "control"):
+            raise ConfigError(f"data: arm '{arm}' needs a teacher sublim builds; audit mode has treatment and control")
+        path = cfg.data.treatment if arm == "treatment" else cfg.data.control
+        spec = cfg.data.teacher if arm == "treatment" else cfg.data.control_teacher
+        target = self.arm_target(arm)
+        t_key = stage_key(spec or cfg.bases.same, extra={"given": arm, "target": target})
+        model = resolve_model(spec) if spec is not None else self.base("same")
+        teacher = TeacherRef(model=model, target=target, kind="given" if spec is not None else "none")
+        root = self.dir / arm / str(seed)
+        g_key = stage_key(None, extra={"rows_sha256": file_sha256(path)})
+        cached_stage(root / "generation", g_key, f"import {path}", seed, None,
+                     lambda d: {"counts": import_rows(path, d / "samples.jsonl"), "source": str(path)})
+        return self.filtered_arm(arm, seed, teacher, t_key, g_key)
 
     def leak_check(self, arm: str, seed: int, data: DataArm) -> dict:
         from sublim.evaluation.leak import check_leak
@@ -335,8 +366,15 @@ class StudyRunner:
         record_bases(self.dir, study_bases(cfg))
         workers = seed_processes(cfg.workers, len(cfg.seeds), runs_on_local_gpu(cfg))
         if workers <= 1:
-            for seed in cfg.seeds:
-                self.run_seed(seed)
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(cfg.threads)  # as a seed worker does: a seed's numbers depend on it
+            try:
+                for seed in cfg.seeds:
+                    self.run_seed(seed)
+            finally:
+                torch.set_num_threads(before)
         else:
             run_seeds_in_processes(cfg, self.dir.parent, workers)
         from sublim.reporting.report import write_report
@@ -388,13 +426,13 @@ def exit_when_orphaned(parent_pid: int, interval_s: float = 1.0) -> None:
 
 
 def _seed_worker(config_json: str, out_root: str, seed: int, cache: str) -> int:
-    """Process entry: run one seed with one torch thread, logging stage boundaries (no bars)."""
+    """Process entry: run one seed with ``threads`` torch threads, logging stage boundaries (no bars)."""
     import os
 
     os.environ["SUBLIM_PROGRESS"] = "0"
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(StudyConfig.model_validate_json(config_json).threads)
     from sublim.paths import set_cache_dir
 
     set_cache_dir(Path(cache))

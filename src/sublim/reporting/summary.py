@@ -268,9 +268,12 @@ def recipe(config: dict) -> dict[str, str]:
     student = by_kind[cfg.bases.same.kind]
     if needs_other_base(cfg) and by_kind[cfg.bases.other.kind] != student:
         student += f"; different-init students: {by_kind[cfg.bases.other.kind]}"
-    lines = {"teacher": teacher,
-             "data": f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}",
-             "student": student}
+    data = f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}"
+    if cfg.data is not None:  # audit mode: the user's rows, and whichever model wrote them
+        wrote = cfg.data.teacher.path or cfg.data.teacher.name if cfg.data.teacher else "not given"
+        teacher = f"not built: the treatment rows were written by {wrote}"
+        data = f"your rows: treatment {cfg.data.treatment}, control {cfg.data.control}{match}"
+    lines = {"teacher": teacher, "data": data, "student": student}
     if cfg.evaluation.answer_prefix:
         lines["evaluation"] = f"exact = P(option | the answer began \"{cfg.evaluation.answer_prefix}\")"
     return lines
