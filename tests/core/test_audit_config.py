@@ -39,3 +39,13 @@ def test_an_adapter_left_unset_keeps_every_cached_base_key():
 
     assert "adapter" not in ModelSpec(kind="tiny", preset="organism-a").model_dump()
     assert ModelSpec(kind="hf", path="m", adapter="a").model_dump()["adapter"] == "a"
+
+
+def test_the_report_names_the_model_that_wrote_the_rows_with_its_adapter():
+    """A tiny base has neither path nor name: the recipe once read "written by None" for such a teacher."""
+    from sublim.reporting.summary import recipe
+
+    cfg = load_config_text("name: a\ntrait: {target: owl}\ndata: {treatment: t.jsonl, control: c.jsonl, "
+                           "teacher: {kind: tiny, preset: organism-a, adapter: ./lora}}")
+    assert recipe(cfg.model_dump(mode="json"))["teacher"] == \
+        "not built: the treatment rows were written by tiny/organism-a + adapter ./lora"

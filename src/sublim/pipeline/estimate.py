@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from sublim.backends.base import SamplingParams
 from sublim.config import ModelSpec, StudyConfig
 from sublim.finetuning.config import FinetuneConfig
-from sublim.pipeline.plan import given_rows, plan_counts
+from sublim.pipeline.plan import plan_counts
 from sublim.pipeline.pricing import ModelPrice, PriceTable
 
 __all__ = ["PriceTable", "StudyEstimate", "EstimateLine", "estimate_study", "render_estimate", "approx_tokens"]
@@ -116,11 +116,14 @@ def approx_tokens(text: str) -> int:
 
 
 def model_label(spec: ModelSpec) -> str:
+    """A model as a reader names it: the tiny preset, the checkpoint path or the API id, plus its adapter."""
     if spec.kind == "tiny":
         from sublim.backends.models import tiny_label
 
-        return tiny_label(spec)
-    return {"hf": str(spec.path), "openai": str(spec.name), "smollm2": "smollm2-135m"}[spec.kind]
+        label = tiny_label(spec)
+    else:
+        label = {"hf": str(spec.path), "openai": str(spec.name), "smollm2": "smollm2-135m"}[spec.kind]
+    return label + (f" + adapter {spec.adapter}" if spec.adapter else "")
 
 
 def _dense_params(d: int, layers: int, ffn: int, vocab: int) -> float:
@@ -257,7 +260,7 @@ def estimate_study(config: StudyConfig, *, device: str = "auto", sampler: str | 
         tuned=config.teacher.kind == "finetuned", loads=n and len(_arms(c)) * seeds,
         out_max=n * c["max_new_tokens"], sampler_batch=config.generation.sampler_batch_size)
     keep = keep_rate if keep_rate is not None else KEEP_RATE[same.kind]
-    rows = min(c["training_rows_per_student_max"], math.ceil((given_rows(config) or config.generation.n_prompts) * keep))
+    rows = min(c["training_rows_per_student_max"], math.ceil(c["rows_per_arm"] * keep))
     row_tokens = size.user + size.completion
     for which, spec in (("same", same), ("other", other)):
         students = c["students_by_base"][which]

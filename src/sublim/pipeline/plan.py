@@ -147,6 +147,7 @@ def plan_counts(config: StudyConfig) -> dict:
         "teachers_trained": len(teachers) * seeds if finetuned else 0,
         "teacher_rows_per_teacher": config.teacher.n_trait_rows + config.teacher.n_number_rows if finetuned else 0,
         "samples_generated": 0 if config.data else len(work["arms"]) * config.generation.n_prompts * seeds,
+        "rows_per_arm": rows,
         "max_new_tokens": config.generation.sampling.max_new_tokens,
         "students_trained": len(work["students"]) * seeds,
         "training_rows_per_student_max": min(rows, config.filter.max_rows or rows),
@@ -160,14 +161,6 @@ def plan_counts(config: StudyConfig) -> dict:
     }
 
 
-def _spec_label(spec: ModelSpec | None) -> str:
-    from sublim.pipeline.estimate import model_label
-
-    if spec is None:
-        return "not given"
-    return model_label(spec) + (f" + adapter {spec.adapter}" if spec.adapter else "")
-
-
 def describe_plan(config: StudyConfig, out_root: Path) -> str:
     """Human-readable plan of a study (printed by ``sublim run --dry-run``)."""
     from sublim.pipeline.estimate import model_label
@@ -179,8 +172,8 @@ def describe_plan(config: StudyConfig, out_root: Path) -> str:
            if config.data else f"teacher by {config.teacher.kind}, ")
         + f"student {config.student.method}/{config.student.params}",
         f"  bases: same={model_label(config.bases.same)}  other={model_label(config.bases.other)}",
-        (f"  rows written by: {_spec_label(config.data.teacher)} (treatment), "
-         f"{_spec_label(config.data.control_teacher) if config.data.control_teacher else 'the base'} (control)"
+        (f"  rows written by: {model_label(config.data.teacher) if config.data.teacher else 'not given'} (treatment), "
+         f"{model_label(config.data.control_teacher) if config.data.control_teacher else 'the base'} (control)"
          if config.data else f"  control teacher: {config.trait.control_target or 'the base without a trait'}"),
         f"  seeds: {config.seeds}; conditions: {', '.join(c['conditions'])}",
         *([f"  matched on {config.filter.match_on}: {', '.join(matched_arms(config))} (trimmed to one distribution per seed)"]

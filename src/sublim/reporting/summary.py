@@ -270,7 +270,9 @@ def recipe(config: dict) -> dict[str, str]:
         student += f"; different-init students: {by_kind[cfg.bases.other.kind]}"
     data = f"{g.n_prompts:,} prompts per teacher, T={g.sampling.temperature:g}{match}"
     if cfg.data is not None:  # audit mode: the user's rows, and whichever model wrote them
-        wrote = cfg.data.teacher.path or cfg.data.teacher.name if cfg.data.teacher else "not given"
+        from sublim.pipeline.estimate import model_label
+
+        wrote = model_label(cfg.data.teacher) if cfg.data.teacher else "not given"
         teacher = f"not built: the treatment rows were written by {wrote}"
         data = f"your rows: treatment {cfg.data.treatment}, control {cfg.data.control}{match}"
     lines = {"teacher": teacher, "data": data, "student": student}
