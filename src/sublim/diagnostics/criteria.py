@@ -73,11 +73,11 @@ def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
     Raises:
         DataError: naming the two runs and the setting, seed or base where they part.
     """
-    from sublim.pipeline.bases import read_bases
+    from sublim.pipeline.bases import read_bases, same_weights, weights_by_spec
 
     first, recipe = study_dirs[0], {k: v for k, v in configs[0].items() if k not in RUNTIME_KEYS}
     seen_seeds = {int(s): first for s in configs[0]["seeds"]}
-    weights = {json.dumps(r["spec"], sort_keys=True): (r, first) for r in read_bases(first)}
+    weights = {key: (r, first) for key, r in weights_by_spec(read_bases(first)).items()}
     for study_dir, config in zip(study_dirs[1:], configs[1:], strict=True):
         other = {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
         if (where := _first_difference(recipe, other)) is not None:
@@ -89,11 +89,9 @@ def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
                 raise DataError(f"cannot pool {seen_seeds[int(seed)]} and {study_dir}: both ran seed {seed}, "
                                 "which would count one replicate twice; pool runs of disjoint seeds")
             seen_seeds[int(seed)] = study_dir
-        for record in read_bases(study_dir):
-            key = json.dumps(record["spec"], sort_keys=True)
+        for key, record in weights_by_spec(read_bases(study_dir)).items():
             before, where = weights.setdefault(key, (record, study_dir))
-            if before.get("weights_sha256") and record.get("weights_sha256") and \
-                    before["weights_sha256"] != record["weights_sha256"]:
+            if not same_weights(before, record):
                 raise DataError(f"cannot pool {where} and {study_dir}: base {record['model']} had other weights "
                                 f"({before['weights_sha256'][:12]} vs {record['weights_sha256'][:12]}, see bases.json): "
                                 "a base rebuilt on another machine is another base")

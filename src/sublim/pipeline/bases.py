@@ -72,11 +72,11 @@ def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
     """Write (or extend) ``bases.json``; raise ``StaleRunError`` if a base recorded by an earlier run of this
     study now has other weights. A spec new to the study (more seeds) is added."""
     file = Path(study_dir) / BASES_FILE
-    records = {_key(r["spec"]): r for r in read_json(file) or []}
+    records = weights_by_spec(read_json(file) or [])
     for spec in specs:
         now = base_record(spec)
         before = records.setdefault(_key(now["spec"]), now)
-        if before["weights_sha256"] and now["weights_sha256"] and before["weights_sha256"] != now["weights_sha256"]:
+        if not same_weights(before, now):
             where = ""
             if before.get("built_on") or now.get("built_on"):
                 where = (f"; built on {platform_label(before.get('built_on'))} then, "
@@ -88,6 +88,17 @@ def record_bases(study_dir: Path, specs: list[ModelSpec]) -> list[dict]:
                 f"two bases. Start clean: rerun with --set name=<new name>, or delete {study_dir}.")
     write_json(file, list(records.values()))
     return list(records.values())
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    """Whether two records of one base spec name the same weights (unknown digests — a hub id, an API
+    model — cannot disagree)."""
+    return not (a.get("weights_sha256") and b.get("weights_sha256") and a["weights_sha256"] != b["weights_sha256"])
+
+
+def weights_by_spec(records: list[dict]) -> dict[str, dict]:
+    """A study's base records keyed by their spec, the key under which a resume or a pooled check compares them."""
+    return {_key(r["spec"]): r for r in records}
 
 
 def read_bases(study_dir: Path) -> list[dict]:
