@@ -297,7 +297,8 @@ class StudyConfig(StrictModel):
         1, ge=1, description="torch CPU threads per seed, in a worker process or in this one. A seed's numbers "
         "depend on it (sums run in another order, and long training amplifies the difference: one seed "
         "of tiny-organism.md section 30 gave P(owl) 0.110 at 1 thread and 0.135 at 2), so the default 1 "
-        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster"
+        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster. "
+        "Training and sampling stages made at another count are recomputed on resume, not reused"
     )
 
     @model_validator(mode="after")
