@@ -244,8 +244,8 @@ class DataFiles(StrictModel):
     another draw of the data.
     """
 
-    treatment: Path = Field(description="JSONL chat rows ({'messages': [...]}, the last message the "
-                            "assistant's) written by the model under audit")
+    treatment: Path = Field(description="JSONL rows written by the model under audit: chat ({'messages': [...]}, "
+                            "the last message the assistant's) or prompt-completion ({'prompt': ..., 'completion': ...})")
     control: Path = Field(description="JSONL chat rows of the same kind without the trait: the base's own "
                           "answers to the same prompts, or another model's")
     teacher: ModelSpec | None = Field(

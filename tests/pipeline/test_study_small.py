@@ -400,6 +400,6 @@ conditions: [base, treatment]
 seeds: [0]
 workers: 1
 """)
-    with pytest.raises(DataError, match=r"mine\.jsonl: row 2: field 'messages': the last message must be the assistant's"):
+    with pytest.raises(DataError, match=r"mine\.jsonl:2: field 'messages': the last message must be the assistant's"):
         run_study(config, tmp_path / "runs")
     assert not (tmp_path / "runs/bad-audit/treatment/0/finetuning").exists()
