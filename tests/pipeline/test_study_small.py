@@ -307,7 +307,8 @@ def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini
 def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp_path):
     """The paired design (tiny-organism.md §30, P26): a second study reuses the first one's teachers and rows
     by stage key, copies none of its students, and no longer needs the first once it has started."""
-    from sublim.pipeline.reuse import seed_from
+    from sublim.pipeline.reuse import not_reused, seed_from
+    from sublim.pipeline.runner import StudyRunner
 
     teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
                "lora: {rank: 4, alpha: 8}, epochs: 1, lr: 1.0e-2, batch_size: 16, warmup_steps: 0}}")
@@ -325,9 +326,12 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
 
     # another student whose signal differs (number tokens only): the leak check is redone, so the
     # teacher is loaded again — from the copied stage
-    second = run_study(load_config_text(
-        text.replace("name: first", "name: second").replace("{method: distill,", "{method: distill, distill_vocab: numbers,")),
-        tmp_path / "b")
+    second_text = text.replace("name: first", "name: second").replace("{method: distill,", "{method: distill, distill_vocab: numbers,")
+    # what will be made again is said before anything runs: nothing here; teachers and rows at another thread count
+    assert not_reused(StudyRunner(load_config_text(second_text), tmp_path / "b"), copied) == []
+    at_two = not_reused(StudyRunner(load_config_text(second_text + "threads: 2\n"), tmp_path / "b"), copied)
+    assert {"treatment/0/teacher", "treatment/0/generation", "control/0/generation"} <= set(at_two)
+    second = run_study(load_config_text(second_text), tmp_path / "b")
     for stage in ("teacher", "generation", "filtering"):
         assert (second / "treatment/0" / stage / "DONE").stat().st_mtime_ns == data[f"treatment/0/{stage}"]
     assert (second / "treatment/0/leak_check/DONE").stat().st_mtime_ns != data["treatment/0/leak_check"]

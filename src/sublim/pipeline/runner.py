@@ -111,6 +111,11 @@ class StudyRunner:
         keys of every run made before ``threads`` existed (their seeds all ran at one thread)."""
         return {"threads": self.config.threads} if self.config.threads != 1 else {}
 
+    def generation_key(self, t_key: str, seed: int) -> str:
+        """The sampling stage's key (the sampler's batch size does not change the rows: left out)."""
+        gen = self.config.generation.model_copy(update={"batch_size": 0})
+        return stage_key(gen, t_key, extra={"seed": seed, **self.threads_extra()})
+
     def data_arm(self, arm: str, seed: int) -> DataArm:
         """Teacher → generation → filtering for one arm and seed (each stage cached)."""
         if self.config.data is not None:
@@ -129,8 +134,7 @@ class StudyRunner:
             return {"teacher": ref.model_dump(mode="json"), "counts": {}}
 
         teacher = TeacherRef.model_validate(cached_stage(root / "teacher", t_key, "teacher", seed, cfg.teacher, teacher_fn)["teacher"])
-        g_key = stage_key(cfg.generation.model_copy(update={"batch_size": 0}), t_key,
-                          extra={"seed": seed, **self.threads_extra()})
+        g_key = self.generation_key(t_key, seed)
 
         def gen_fn(d: Path) -> dict:
             with open_backend(teacher.model, cfg.bases.same, sampler_batch_size=cfg.generation.sampler_batch_size) as backend:
