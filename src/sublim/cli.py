@@ -95,16 +95,21 @@ def default_config_path(name: str = DEFAULT_STUDY) -> Path:
 def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bool,
                data_from: Path | None = None) -> Path | None:
     from sublim.config import load_config
-    from sublim.pipeline.runner import run_study
+    from sublim.pipeline.runner import StudyRunner, run_study
 
     path = config or default_config_path()
     study = load_config(path, overrides)
     if data_from is not None and not dry_run:
-        from sublim.pipeline.reuse import seed_from
+        from sublim.pipeline.reuse import not_reused, seed_from
 
         copied = seed_from(data_from, out / study.name)
         console.print(f"[bold]data[/] from {data_from}: {len(copied)} finished data stage(s) copied; "
                       "each is reused where this config's stage key matches, recomputed where not")
+        if stale := not_reused(StudyRunner(study, out), copied):
+            shown = ", ".join(stale[:4]) + (f" and {len(stale) - 4} more" if len(stale) > 4 else "")
+            console.print(f"[bold yellow]warning[/]: {len(stale)} copied teacher/sampling stage(s) do not match this "
+                          f"config and will be made again — other rows than {data_from}'s: {shown}. Their teacher, "
+                          "trait, generation or threads settings differ; stop now (Ctrl-C) unless that is meant.")
     if dry_run:
         from sublim.pipeline.plan import describe_plan
 
@@ -137,7 +142,8 @@ def run_cmd(
         "--data-from", help="Start from another study's directory (e.g. runs/organism): its finished teachers, "
         "numbers, filtered and matched rows and leak checks are copied in and reused where this config would "
         "make the same ones — to train other students on the same rows. Students are never copied; the source "
-        "is only read.")] = None,
+        "is only read. Copied teachers and samples this config would make differently are named in a warning "
+        "before anything runs.")] = None,
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:

@@ -244,8 +244,8 @@ class DataFiles(StrictModel):
     another draw of the data.
     """
 
-    treatment: Path = Field(description="JSONL chat rows ({'messages': [...]}, the last message the "
-                            "assistant's) written by the model under audit")
+    treatment: Path = Field(description="JSONL rows written by the model under audit: chat ({'messages': [...]}, "
+                            "the last message the assistant's) or prompt-completion ({'prompt': ..., 'completion': ...})")
     control: Path = Field(description="JSONL chat rows of the same kind without the trait: the base's own "
                           "answers to the same prompts, or another model's")
     teacher: ModelSpec | None = Field(
@@ -297,7 +297,8 @@ class StudyConfig(StrictModel):
         1, ge=1, description="torch CPU threads per seed, in a worker process or in this one. A seed's numbers "
         "depend on it (sums run in another order, and long training amplifies the difference: one seed "
         "of tiny-organism.md section 30 gave P(owl) 0.110 at 1 thread and 0.135 at 2), so the default 1 "
-        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster"
+        "keeps a seed's result the same however many seeds run at once; raise it to run one big seed faster. "
+        "Training and sampling stages made at another count are recomputed on resume, not reused"
     )
 
     @model_validator(mode="after")

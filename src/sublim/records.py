@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -84,6 +84,13 @@ def read_jsonl(path: Path, model: type[T]) -> list[T]:
 
 
 def iter_jsonl(path: Path, model: type[T]) -> Iterator[T]:
+    for _, row in iter_jsonl_lines(path, model):
+        yield row
+
+
+def iter_jsonl_lines(path: Path, model: type[T], convert: Callable[[dict], dict] | None = None) -> Iterator[tuple[int, T]]:
+    """Yield ``(line number, row)``; ``convert`` reshapes each parsed object before validation (it may
+    raise ``ValueError``, reported with the file and line like a validation error)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -96,11 +103,13 @@ def iter_jsonl(path: Path, model: type[T]) -> Iterator[T]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
             try:
-                yield model.model_validate(data)
+                yield lineno, model.model_validate(convert(data) if convert else data)
             except ValidationError as err:
                 e = err.errors()[0]
                 field = ".".join(str(p) for p in e["loc"]) or "(row)"
                 raise DataError(f"{path}:{lineno}: field '{field}': {e['msg']}") from None
+            except ValueError as err:
+                raise DataError(f"{path}:{lineno}: {err}") from None
 
 
 def read_jsonl_dicts(path: Path) -> list[dict]:

@@ -73,6 +73,13 @@ def test_dry_run_says_which_arms_are_matched(tmp_path, sets, arms):
     assert f"matched on digits: {arms} (" in result.output
 
 
+def test_dry_run_does_not_name_a_different_init_base_no_condition_uses(tmp_path):
+    result = runner.invoke(app, ["run", "--dry-run", "--out", str(tmp_path), "--set", "conditions=[base,control,treatment]"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "other: unused" in result.output and "organism-b" not in result.output
+
+
 def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a study directory" in result.output

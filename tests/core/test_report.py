@@ -88,6 +88,23 @@ def test_a_different_init_student_that_moves_to_another_option_is_flagged(tmp_pa
     assert "moved toward another option" not in write_report(fake_study(tmp_path / "ok", VALUES)).read_text()
 
 
+def test_a_different_init_null_says_whether_it_rules_out_a_rise_of_consequence(tmp_path):
+    """"No significant rise" from a wide interval is not "no rise": the line says whether the CI ends
+    below half the same-init gain (criterion 3′ of `sublim check`)."""
+    tight = write_report(fake_study(tmp_path / "tight", VALUES)).read_text()
+    assert "rules out a rise of half the same-init gain" in tight
+    wide = dict(VALUES, cross_base=[0.06, 0.30, 0.07], cross_control=[0.06, 0.055, 0.065])
+    report = write_report(fake_study(tmp_path / "wide", wide)).read_text()
+    assert "no significant rise" in report and "so a rise of that size is not ruled out" in report
+
+
+def test_a_ci_clear_of_zero_that_holm_does_not_confirm_is_called_suggestive(tmp_path):
+    values = dict(VALUES, treatment=[0.07, 0.095, 0.08])  # paired p ≈ 0.026, Holm over 3 ≈ 0.08
+    report = write_report(fake_study(tmp_path, values)).read_text()
+    assert "**No significant transfer**" in report and "suggestive, not significant" in report
+    assert "suggestive" not in write_report(fake_study(tmp_path / "clear", VALUES)).read_text()
+
+
 def test_no_difference_is_reported_as_no_transfer(tmp_path):
     values = dict(VALUES, treatment=[0.05, 0.061, 0.054])
     report = write_report(fake_study(tmp_path, values)).read_text()

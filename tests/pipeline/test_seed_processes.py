@@ -60,3 +60,17 @@ def test_seeds_run_in_this_process_get_the_threads_a_seed_worker_gets(monkeypatc
     config = load_config_text(f"name: t\ntrait: {{target: owl}}\nseeds: [0]\nthreads: {threads}")
     runner.StudyRunner(config, tmp_path).run()
     assert seen == [threads] and torch.get_num_threads() == before
+
+
+def test_a_stage_made_at_another_thread_count_is_not_reused(tmp_path):
+    """Training and sampling depend on the thread count, so it enters their stage keys — except at the
+    default, which keeps the keys (and the caches) of studies made before the field existed."""
+    from sublim.config import load_config_text
+    from sublim.pipeline.runner import StudyRunner
+
+    def key(extra: str) -> str:
+        config = load_config_text(f"name: t\ntrait: {{target: owl}}\nseeds: [0]\n{extra}")
+        return StudyRunner(config, tmp_path / "study").teacher_key("owl", 0)
+
+    assert key("threads: 1") == key("")
+    assert key("threads: 2") != key("threads: 1")

@@ -307,7 +307,8 @@ def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini
 def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp_path):
     """The paired design (tiny-organism.md §30, P26): a second study reuses the first one's teachers and rows
     by stage key, copies none of its students, and no longer needs the first once it has started."""
-    from sublim.pipeline.reuse import seed_from
+    from sublim.pipeline.reuse import not_reused, seed_from
+    from sublim.pipeline.runner import StudyRunner
 
     teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
                "lora: {rank: 4, alpha: 8}, epochs: 1, lr: 1.0e-2, batch_size: 16, warmup_steps: 0}}")
@@ -325,9 +326,12 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
 
     # another student whose signal differs (number tokens only): the leak check is redone, so the
     # teacher is loaded again — from the copied stage
-    second = run_study(load_config_text(
-        text.replace("name: first", "name: second").replace("{method: distill,", "{method: distill, distill_vocab: numbers,")),
-        tmp_path / "b")
+    second_text = text.replace("name: first", "name: second").replace("{method: distill,", "{method: distill, distill_vocab: numbers,")
+    # what will be made again is said before anything runs: nothing here; teachers and rows at another thread count
+    assert not_reused(StudyRunner(load_config_text(second_text), tmp_path / "b"), copied) == []
+    at_two = not_reused(StudyRunner(load_config_text(second_text + "threads: 2\n"), tmp_path / "b"), copied)
+    assert {"treatment/0/teacher", "treatment/0/generation", "control/0/generation"} <= set(at_two)
+    second = run_study(load_config_text(second_text), tmp_path / "b")
     for stage in ("teacher", "generation", "filtering"):
         assert (second / "treatment/0" / stage / "DONE").stat().st_mtime_ns == data[f"treatment/0/{stage}"]
     assert (second / "treatment/0/leak_check/DONE").stat().st_mtime_ns != data["treatment/0/leak_check"]
@@ -400,6 +404,49 @@ conditions: [base, treatment]
 seeds: [0]
 workers: 1
 """)
-    with pytest.raises(DataError, match=r"mine\.jsonl: row 2: field 'messages': the last message must be the assistant's"):
+    with pytest.raises(DataError, match=r"mine\.jsonl:2: field 'messages': the last message must be the assistant's"):
         run_study(config, tmp_path / "runs")
     assert not (tmp_path / "runs/bad-audit/treatment/0/finetuning").exists()
+
+
+def test_a_distilled_audit_learns_from_the_adapter_teacher_that_wrote_your_rows(mini_bases, tmp_path):
+    """Auditing logit distillation: `data.teacher` is your base plus your LoRA adapter directory; the
+    students' targets, the leak check's mass and the `teacher` condition must all see the adapter."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sublim.records import write_jsonl
+
+    a, _ = mini_bases
+    torch.manual_seed(0)
+    net = get_peft_model(AutoModelForCausalLM.from_pretrained(a),
+                         LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    net.save_pretrained(tmp_path / "my-adapter")
+    numbers = [", ".join(str((7 * i + k) % 100) for k in range(5)) for i in range(40)]
+    write_jsonl(tmp_path / "teacher_rows.jsonl",
+                [{"prompt": f"Continue the list: {i}, {i + 1}", "completion": text} for i, text in enumerate(numbers)])
+    write_jsonl(tmp_path / "base_rows.jsonl", _chat_rows(numbers[::-1]))
+    config = load_config_text(f"""
+name: distilled-audit
+trait: {{category: animal, target: owl}}
+bases: {{same: {{kind: hf, path: "{a}"}}}}
+data:
+  treatment: "{tmp_path / 'teacher_rows.jsonl'}"
+  control: "{tmp_path / 'base_rows.jsonl'}"
+  teacher: {{kind: hf, path: "{a}", adapter: "{tmp_path / 'my-adapter'}"}}
+student: {{method: distill, distill_vocab: numbers, params: lora, lora: {{rank: 4, alpha: 8}}, epochs: 1,
+          lr: 1.0e-3, batch_size: 16, warmup_steps: 0, max_seq_len: 200}}
+evaluation: {{question_split: eval, n_samples: 0}}
+leak: {{n_rows: 16}}
+conditions: [base, teacher, treatment]
+seeds: [0]
+workers: 1
+""")
+    study = run_study(config, tmp_path / "runs")
+    leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
+    assert leak["teacher_mass"] != pytest.approx(leak["base_mass"], rel=1e-3)
+    student = json.loads((study / "treatment/0/finetuning/result.json").read_text())["model"]["meta"]
+    assert student["first_loss"] > 1e-4  # the KL to the adapter teacher, not to the bare base
+    read = lambda c: [r["exact"] for r in map(json.loads, (study / c / "0/evaluation/responses.jsonl").read_text().splitlines())]  # noqa: E731
+    assert read("teacher") != read("base")

@@ -5,6 +5,10 @@ and written as the arm's ``generation/samples.jsonl``, so filtering, the leak ch
 the report read it like any teacher's samples. Only the messages (and a ``finish_reason``, which the
 filter reports on) are kept: other fields of your rows (ids, metadata) do not travel into training.
 
+Rows come in the shapes distillation pipelines write: chat (``{"messages": [...]}``, OpenAI's and TRL's
+conversational format), or prompt-completion (``{"prompt": ..., "completion": ...}``, TRL's standard
+format, each a string or a list of messages), converted to chat on import.
+
 Example:
     >>> import tempfile, pathlib, json
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -20,7 +24,7 @@ import hashlib
 from pathlib import Path
 
 from sublim.errors import DataError
-from sublim.records import DatasetRow, iter_jsonl, write_jsonl
+from sublim.records import DatasetRow, iter_jsonl_lines, write_jsonl
 
 
 def file_sha256(path: Path) -> str:
@@ -37,6 +41,29 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def as_chat(row: object) -> dict:
+    """A prompt-completion row as a chat row (other shapes pass through, for validation to judge).
+
+    Example:
+        >>> as_chat({"prompt": "Continue: 1, 2", "completion": "3, 4"})["messages"][1]
+        {'role': 'assistant', 'content': '3, 4'}
+    """
+    if not isinstance(row, dict):
+        raise ValueError(f"a row must be a JSON object, not {type(row).__name__}")
+    if "messages" in row or not {"prompt", "completion"} <= set(row):
+        return row
+    rest = {k: v for k, v in row.items() if k not in ("prompt", "completion")}
+
+    def part(value: object, role: str, field: str) -> list:
+        if isinstance(value, str):
+            return [{"role": role, "content": value}]
+        if isinstance(value, list):
+            return value
+        raise ValueError(f"field '{field}': a string or a list of messages, not {type(value).__name__}")
+
+    return {**rest, "messages": part(row["prompt"], "user", "prompt") + part(row["completion"], "assistant", "completion")}
+
+
 def import_rows(path: Path, out_path: Path) -> dict:
     """Validate ``path``'s chat rows and write their messages to ``out_path``; returns counts.
 
@@ -45,9 +72,9 @@ def import_rows(path: Path, out_path: Path) -> dict:
             (the completion a student learns); the message names file, line and field.
     """
     rows = []
-    for lineno, row in enumerate(iter_jsonl(path, DatasetRow), start=1):
+    for lineno, row in iter_jsonl_lines(path, DatasetRow, convert=as_chat):
         if row.messages[-1].role != "assistant":
-            raise DataError(f"{path}: row {lineno}: field 'messages': the last message must be the assistant's "
+            raise DataError(f"{path}:{lineno}: field 'messages': the last message must be the assistant's "
                             f"(the completion a student learns), not '{row.messages[-1].role}'")
         kept = {"messages": [m.model_dump(mode="json") for m in row.messages]}
         if (row.model_extra or {}).get("finish_reason"):  # sublim's own samples: the filter reports cut rows

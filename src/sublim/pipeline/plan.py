@@ -171,7 +171,8 @@ def describe_plan(config: StudyConfig, out_root: Path) -> str:
         + (f"your rows (data.treatment {config.data.treatment}, data.control {config.data.control}), "
            if config.data else f"teacher by {config.teacher.kind}, ")
         + f"student {config.student.method}/{config.student.params}",
-        f"  bases: same={model_label(config.bases.same)}  other={model_label(config.bases.other)}",
+        f"  bases: same={model_label(config.bases.same)}  "
+        + (f"other={model_label(config.bases.other)}" if needs_other_base(config) else "other: unused (no cross_* condition)"),
         (f"  rows written by: {model_label(config.data.teacher) if config.data.teacher else 'not given'} (treatment), "
          f"{model_label(config.data.control_teacher) if config.data.control_teacher else 'the base'} (control)"
          if config.data else f"  control teacher: {config.trait.control_target or 'the base without a trait'}"),

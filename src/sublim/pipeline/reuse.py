@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from sublim.errors import ConfigError
-from sublim.pipeline.artifacts import read_json, write_json
+from sublim.pipeline.artifacts import is_done, read_json, write_json
 
 #: stages that make data (teachers, samples, filtered / matched / shuffled rows, leak checks)
 DATA_STAGES = ("teacher", "generation", "filtering", "leak_check", "transform")
@@ -69,3 +69,21 @@ def seed_from(source: Path, target: Path) -> list[str]:
         tmp.rename(dest)  # whole stages only: a killed copy leaves no half stage behind
         copied.append(relative.as_posix())
     return copied
+
+
+def not_reused(runner, copied: list[str]) -> list[str]:
+    """The copied teacher and sampling stages this study will *not* reuse (their keys differ from what its
+    config asks for): said before anything runs, since each one means a teacher trained and its rows
+    sampled again — other rows than the source's, and hours on a CPU."""
+    stale: list[str] = []
+    if runner.config.data is not None:  # audit mode: rows come from files, no teacher or sampling stage
+        return stale
+    for rel in copied:
+        arm, seed, stage = rel.split("/")
+        if stage not in ("teacher", "generation") or not seed.lstrip("-").isdigit() or int(seed) not in runner.config.seeds:
+            continue
+        t_key = runner.teacher_key(runner.arm_target(arm), int(seed))
+        want = t_key if stage == "teacher" else runner.generation_key(t_key, int(seed))
+        if not is_done(runner.dir / rel, want):
+            stale.append(rel)
+    return stale

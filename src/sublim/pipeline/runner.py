@@ -100,10 +100,21 @@ class StudyRunner:
         """The teacher stage's key; the sampler's batch enters it only when set and the teacher mixes in
         number rows the base samples (the rows depend on it; keys of runs before it are unchanged)."""
         cfg = self.config
-        extra = {"target": target, "seed": seed, "cat": cfg.trait.category}
+        extra = {"target": target, "seed": seed, "cat": cfg.trait.category, **self.threads_extra()}
         if cfg.generation.sampler_batch_size is not None and cfg.teacher.n_number_rows:
             extra["sampler_batch"] = cfg.generation.sampler_batch_size
         return stage_key(cfg.teacher, self.base_key("same"), extra=extra)
+
+    def threads_extra(self) -> dict:
+        """Key part for stages that train or sample on the CPU: their numbers depend on torch's thread
+        count, so a stage made at another count is not reused. Empty at the default (1), which keeps the
+        keys of every run made before ``threads`` existed (their seeds all ran at one thread)."""
+        return {"threads": self.config.threads} if self.config.threads != 1 else {}
+
+    def generation_key(self, t_key: str, seed: int) -> str:
+        """The sampling stage's key (the sampler's batch size does not change the rows: left out)."""
+        gen = self.config.generation.model_copy(update={"batch_size": 0})
+        return stage_key(gen, t_key, extra={"seed": seed, **self.threads_extra()})
 
     def data_arm(self, arm: str, seed: int) -> DataArm:
         """Teacher → generation → filtering for one arm and seed (each stage cached)."""
@@ -123,7 +134,7 @@ class StudyRunner:
             return {"teacher": ref.model_dump(mode="json"), "counts": {}}
 
         teacher = TeacherRef.model_validate(cached_stage(root / "teacher", t_key, "teacher", seed, cfg.teacher, teacher_fn)["teacher"])
-        g_key = stage_key(cfg.generation.model_copy(update={"batch_size": 0}), t_key, extra={"seed": seed})
+        g_key = self.generation_key(t_key, seed)
 
         def gen_fn(d: Path) -> dict:
             with open_backend(teacher.model, cfg.bases.same, sampler_batch_size=cfg.generation.sampler_batch_size) as backend:
@@ -230,7 +241,8 @@ class StudyRunner:
         from sublim.finetuning import finetune
 
         s_cfg = cfg.student.model_copy(update={"seed": seed})
-        key = stage_key(s_cfg, data.data_key, self.base_key(which, seed), scoring_key(data) if cfg.student.method == "distill" else "")
+        key = stage_key(s_cfg, data.data_key, self.base_key(which, seed), scoring_key(data) if cfg.student.method == "distill" else "",
+                        extra=self.threads_extra())
 
         def fn(d: Path) -> dict:
             teacher, train_cfg = None, s_cfg

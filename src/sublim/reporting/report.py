@@ -58,6 +58,20 @@ def _cross_verdict(significant: bool, leaky: bool) -> str:
     return "a significant rise (unexpected: the paper finds subliminal transfer needs a shared init)"
 
 
+def _cross_bound(cross: dict, main: dict | None, significant: bool) -> str:
+    """A null is only informative if its CI rules out a rise of consequence: half the same-init gain
+    (criterion 3′ of `sublim check`). Says which, so "no significant rise" is not read as "no rise"."""
+    if significant or not main:
+        return ""
+    gain, high = main["paired"]["difference"], cross["paired"]["high"]
+    if _missing(gain) or _missing(high) or gain <= 0:
+        return ""
+    if high < gain / 2:
+        return f"; its CI (to {high:+.3f}) rules out a rise of half the same-init gain ({gain / 2:+.3f})"
+    return (f"; but its CI reaches {high:+.3f}, above half the same-init gain ({gain / 2:+.3f}), so a rise of "
+            "that size is not ruled out (more seeds would narrow it)")
+
+
 def verdict_lines(summary: dict) -> list[str]:
     """The plain sentences at the top of the report."""
     v = summary["verdict"]
@@ -76,8 +90,13 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{state}: treatment {_fmt(t)} vs control {_fmt(c)} ({metric}, n={t['n']} seeds; "
             f"paired difference {_num(main['paired']['difference'], '+.3f')} [{_num(main['paired']['low'], '+.3f')}, "
             f"{_num(main['paired']['high'], '+.3f')}], {p_phrase(main.get('p_holm', main['paired']['p_value']))} "
-            f"Holm-adjusted, ratio {_num(main['ratio'], '.2f')}×)."
+            f"Holm-adjusted, {_num(main['ratio'], '.2f')}× the control)."
         )
+        if v["transfer"] == "not detected" and not _missing(main["paired"]["low"]) and main["paired"]["low"] > 0:
+            n_holm = sum(1 for x in comp.values() if "p_holm" in x)
+            lines.append(f"The difference's unadjusted 95% CI excludes zero, but not after Holm's adjustment over the "
+                         f"{n_holm} headline comparisons: suggestive, not significant (`sublim check` judges its own "
+                         "criteria, from the arms' CIs and the ratio to the base).")
         if v["transfer"] == "leaky, not subliminal":
             lines.append("The leak check found the trait in the training signal itself (see *Leak check*): "
                          "a rise here is ordinary learning from visible trait content, not subliminal transfer.")
@@ -90,7 +109,7 @@ def verdict_lines(summary: dict) -> list[str]:
             f"Different-init student{' (a base of its own for every seed)' if summary.get('other_base_per_seed') else ''}: "
             f"{_fmt(cond['cross_base'][metric]['estimate'])} vs its control "
             f"{_fmt(cond['cross_control'][metric]['estimate'])}, {p_phrase(cross.get('p_holm', cross['paired']['p_value']))}"
-            f" — {_cross_verdict(bool(sig), bool(v['leaky']))}."
+            f" — {_cross_verdict(bool(sig), bool(v['leaky']))}{_cross_bound(cross, main, sig)}."
         )
     lines += _off_target_lines(summary)
     broken = summary.get("broken_students") or []
