@@ -122,6 +122,28 @@ def paired_test(treatment: Sequence[float], control: Sequence[float], confidence
     return Comparison(est.mean, est.low, est.high, p, est.mean / sd, "paired-t", len(a), len(b))
 
 
+def seeds_to_bound(comparison: Comparison | dict, bound: float, confidence: float = 0.95, max_n: int = 1000) -> int | None:
+    """Seeds at which a paired difference's CI would end below ``bound``, if its mean and spread stayed
+    as measured: a projection, not a promise — it tells "more seeds would settle it" from "they would
+    not". None when the mean itself is not below ``bound`` (no number of seeds helps) or the interval
+    cannot be read (one seed).
+
+    Example:
+        >>> seeds_to_bound({"difference": -0.036, "low": -0.169, "high": 0.098, "n_treatment": 5}, 0.045)
+        10
+    """
+    c = comparison.to_dict() if isinstance(comparison, Comparison) else comparison
+    n, mean = c["n_treatment"], c["difference"]
+    if n < 2 or not all(math.isfinite(x) for x in (mean, c["low"], c["high"])) or mean >= bound:
+        return None
+    q = 0.5 + confidence / 2
+    sd = (c["high"] - c["low"]) / 2 * math.sqrt(n) / float(st.t.ppf(q, n - 1))
+    for m in range(2, max_n + 1):
+        if mean + float(st.t.ppf(q, m - 1)) * sd / math.sqrt(m) < bound:
+            return m
+    return None
+
+
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (controls the family-wise error rate across conditions)."""
     p = np.asarray(p_values, float)

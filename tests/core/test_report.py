@@ -96,6 +96,7 @@ def test_a_different_init_null_says_whether_it_rules_out_a_rise_of_consequence(t
     wide = dict(VALUES, cross_base=[0.06, 0.30, 0.07], cross_control=[0.06, 0.055, 0.065])
     report = write_report(fake_study(tmp_path / "wide", wide)).read_text()
     assert "no significant rise" in report and "so a rise of that size is not ruled out" in report
+    assert "seeds would rule it out if the mean and spread held" in report
 
 
 def test_a_ci_clear_of_zero_that_holm_does_not_confirm_is_called_suggestive(tmp_path):

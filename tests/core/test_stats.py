@@ -2,9 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
+import scipy.stats as st
 
-from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test, wilson_ci
+from sublim.stats import holm_adjust, mean_ci, paired_test, seeds_to_bound, welch_test, wilson_ci
 
 
 def test_mean_ci_matches_t_interval():
@@ -56,3 +58,21 @@ def test_identical_arms_have_no_effect_not_an_infinite_one():
     assert (same.difference, same.p_value, same.effect_size) == (0.0, 1.0, 0.0)
     shifted = paired_test([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])
     assert shifted.p_value == 0.0 and shifted.effect_size == math.inf
+
+
+def test_seeds_to_bound_projects_when_more_seeds_would_settle_a_wide_null():
+    """A different-init null too wide to rule out half the same-init gain: how many seeds would, if the
+    mean and spread held — and none when the mean itself sits above the bound."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.0, 0.05, 5), rng.normal(0.0, 0.05, 5)
+    test = paired_test(a, b)
+    bound = test.high + 0.001
+    assert seeds_to_bound(test, bound) <= 5  # already below it
+    n = seeds_to_bound(test, test.difference + (test.high - test.difference) / 3)
+    assert n is not None and n > 5
+    assert seeds_to_bound(test, test.difference - 1e-6) is None
+    # checked against the interval itself: at n seeds with the same mean and sd the top is below the bound
+    sd = float(np.std(a - b, ddof=1))
+    top = lambda m: test.difference + st.t.ppf(0.975, m - 1) * sd / np.sqrt(m)  # noqa: E731
+    bound = test.difference + (test.high - test.difference) / 3
+    assert top(n) < bound <= top(n - 1)

@@ -230,6 +230,10 @@ def test_with_a_base_per_seed_a_cross_null_must_also_rule_out_half_the_same_init
     checks = level_a(_fake_study(tmp_path / "s", {**ORGANISM, "cross_base": cross_base}, extra=per_seed))["checks"]
     assert checks["cross_init_null"]["passed"]
     assert checks["cross_below_half_same"]["passed"] is passed
+    if not passed:  # a failure on precision says how many seeds would settle it, as a projection
+        from sublim.diagnostics.criteria import describe_check
+
+        assert "seeds would pass if mean and spread held" in describe_check("cross_below_half_same", checks["cross_below_half_same"])
     assert "cross_below_half_same" not in level_a(_fake_study(tmp_path / "fixed", {**ORGANISM, "cross_base": cross_base}))["checks"]
 
 

@@ -16,6 +16,7 @@ from sublim.evaluation.leak import mass_ratio
 from sublim.pipeline.artifacts import write_json, write_text
 from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shift, plot_specificity
 from sublim.reporting.summary import BROKEN_SHARE, summarise_study
+from sublim.stats import seeds_to_bound
 
 
 def _missing(x: float | None) -> bool:
@@ -68,8 +69,11 @@ def _cross_bound(cross: dict, main: dict | None, significant: bool) -> str:
         return ""
     if high < gain / 2:
         return f"; its CI (to {high:+.3f}) rules out a rise of half the same-init gain ({gain / 2:+.3f})"
+    n = seeds_to_bound(cross["paired"], gain / 2)
+    more = (f"about {n} seeds would rule it out if the mean and spread held" if n else
+            "more seeds alone would not rule it out: the mean difference is not below that bound")
     return (f"; but its CI reaches {high:+.3f}, above half the same-init gain ({gain / 2:+.3f}), so a rise of "
-            "that size is not ruled out (more seeds would narrow it)")
+            f"that size is not ruled out ({more})")
 
 
 def verdict_lines(summary: dict) -> list[str]:
