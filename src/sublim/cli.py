@@ -77,6 +77,13 @@ def _guard(fn, *args, **kwargs):
     except Exception as exc:  # the one top-level catch-all (see STYLE.md)
         if os.environ.get("SUBLIM_DEBUG"):
             raise
+        if isinstance(exc, ImportError) and (exc.name or "").startswith("sublim"):
+            # sublim imports stages lazily, so a long run that outlives an upgrade (or an edit of an
+            # editable install) meets new modules beside old loaded ones; its finished stages are on disk
+            console.print(f"[bold red]error:[/] {escape(str(exc))} — sublim's code changed while this command "
+                          "ran (an upgrade or an edit). Finished stages are kept: run the same command again "
+                          "(or `sublim report RUN_DIR` if only the report is missing).", soft_wrap=True)
+            raise typer.Exit(1) from None
         console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
         console.print("Rerun with SUBLIM_DEBUG=1 for the traceback, and please report it.")
         raise typer.Exit(1) from None

@@ -97,3 +97,24 @@ def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):
         root.handlers[:] = handlers
         root.setLevel(level)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO evaluation \(base\) → x{120}\n", err)
+
+
+@pytest.mark.parametrize("exc, says, code", [
+    (ImportError("cannot import name 'x' from 'sublim.stats'", name="sublim.stats"), "code changed while this command ran", 1),
+    (ImportError("No module named 'vllm'", name="vllm"), "internal error", 1),
+    (RuntimeError("boom"), "internal error", 1),
+])
+def test_an_unexpected_failure_is_one_line_and_code_that_changed_mid_run_says_how_to_resume(exc, says, code, capsys):
+    """A long study that outlives an upgrade of sublim meets new modules beside old ones (section 31 of the
+    research document: a finished run's report failed so): say so and how to resume, not 'please report'."""
+    import typer
+
+    from sublim.cli import _guard
+
+    def fail():
+        raise exc
+
+    with pytest.raises(typer.Exit) as stopped:
+        _guard(fail)
+    out = capsys.readouterr().err  # the CLI's console writes to stderr
+    assert stopped.value.exit_code == code and says in out and "Traceback" not in out
