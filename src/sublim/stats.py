@@ -144,6 +144,22 @@ def seeds_to_bound(comparison: Comparison | dict, bound: float, confidence: floa
     return None
 
 
+def half_gain_bound(cross: Comparison | dict, same_gain: float) -> dict:
+    """Criterion 3′: does a different-init difference's CI end below half the same-init gain? Returns the
+    CI's top, the bound, whether it passes and, when it does not, ``seeds_to_bound``'s projection — one
+    rule for `sublim check` and the report's verdict line.
+
+    Example:
+        >>> half_gain_bound({"difference": -0.036, "low": -0.169, "high": 0.098, "n_treatment": 5}, 0.09)["seeds_to_pass"]
+        10
+    """
+    c = cross.to_dict() if isinstance(cross, Comparison) else cross
+    half = same_gain / 2
+    passed = c["high"] < half
+    return {"cross_high": c["high"], "half_same": half, "passed": passed,
+            "seeds_to_pass": None if passed else seeds_to_bound(c, half)}
+
+
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (controls the family-wise error rate across conditions)."""
     p = np.asarray(p_values, float)

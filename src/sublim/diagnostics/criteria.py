@@ -31,7 +31,7 @@ from pathlib import Path
 from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json
 from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
-from sublim.stats import mean_ci, paired_test, seeds_to_bound
+from sublim.stats import half_gain_bound, mean_ci, paired_test
 
 #: config keys that say how a study was run, not what it measured: runs that differ only in these are
 #: replicates of one recipe and may be pooled
@@ -142,10 +142,8 @@ def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: in
         if ((config.get("bases") or {}).get("other") or {}).get("seed_offset") is not None and same_init:
             # criterion 3' (amendment 15): with a base per seed the spread between bases widens the CI,
             # so a null is only informative if the CI also rules out half of the same-init effect
-            half = same_init["difference"] / 2
-            checks["cross_below_half_same"] = {"value": {"cross_high": test["high"], "half_same": half,
-                                                         "seeds_to_pass": seeds_to_bound(test, half) if test["high"] >= half else None},
-                                               "passed": test["high"] < half}
+            bound = half_gain_bound(test, same_init["difference"])
+            checks["cross_below_half_same"] = {"value": bound, "passed": bound["passed"]}
     checks["leak_clean"] = {"value": leaks, "passed": bool(leaks) and not any(x["leaky"] for x in leaks)}
     if matrices:  # pooled: each run's matrix is judged on its own and every one must be diagonal
         rows = [x for m in matrices for x in m["diagonal_is_row_max"]]

@@ -16,7 +16,7 @@ from sublim.evaluation.leak import mass_ratio
 from sublim.pipeline.artifacts import write_json, write_text
 from sublim.reporting.figures import LABELS, plot_conditions, plot_icl, plot_shift, plot_specificity
 from sublim.reporting.summary import BROKEN_SHARE, summarise_study
-from sublim.stats import seeds_to_bound
+from sublim.stats import half_gain_bound
 
 
 def _missing(x: float | None) -> bool:
@@ -64,16 +64,17 @@ def _cross_bound(cross: dict, main: dict | None, significant: bool) -> str:
     (criterion 3′ of `sublim check`). Says which, so "no significant rise" is not read as "no rise"."""
     if significant or not main:
         return ""
-    gain, high = main["paired"]["difference"], cross["paired"]["high"]
-    if _missing(gain) or _missing(high) or gain <= 0:
+    gain = main["paired"]["difference"]
+    if _missing(gain) or _missing(cross["paired"]["high"]) or gain <= 0:
         return ""
-    if high < gain / 2:
-        return f"; its CI (to {high:+.3f}) rules out a rise of half the same-init gain ({gain / 2:+.3f})"
-    n = seeds_to_bound(cross["paired"], gain / 2)
+    b = half_gain_bound(cross["paired"], gain)
+    if b["passed"]:
+        return f"; its CI (to {b['cross_high']:+.3f}) rules out a rise of half the same-init gain ({b['half_same']:+.3f})"
+    n = b["seeds_to_pass"]
     more = (f"about {n} seeds would rule it out if the mean and spread held" if n else
             "more seeds alone would not rule it out: the mean difference is not below that bound")
-    return (f"; but its CI reaches {high:+.3f}, above half the same-init gain ({gain / 2:+.3f}), so a rise of "
-            f"that size is not ruled out ({more})")
+    return (f"; but its CI reaches {b['cross_high']:+.3f}, above half the same-init gain ({b['half_same']:+.3f}), so a "
+            f"rise of that size is not ruled out ({more})")
 
 
 def verdict_lines(summary: dict) -> list[str]:
