@@ -201,6 +201,26 @@ def report_cmd(
     _show_verdict(run_dir)
 
 
+@app.command("status")
+def status_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A study directory, finished or not, e.g. runs/organism.")],
+) -> None:
+    """How far a study has got: finished and planned stages of each kind, what is running or was
+    interrupted, roughly how long the rest will take (from this study's own stage times), and whether
+    its report is current. Reads only the run directory; safe while the study runs. Exit code 0 when
+    every planned stage is finished, 1 when not (`until sublim status runs/X >/dev/null; do sleep 60; done`)."""
+    _setup(None)
+
+    def go():
+        from sublim.pipeline.status import render_status, study_status
+
+        status = study_status(run_dir)
+        print(render_status(status))
+        return status
+
+    raise typer.Exit(0 if _guard(go).complete else 1)
+
+
 @app.command("build-base")
 def build_base_cmd(
     preset: Annotated[str, typer.Argument(help="Tiny base preset: tiny-a, tiny-b, organism-a, organism-b, or a pair built in parallel: pair (tiny-a + tiny-b), organism-pair.")] = "tiny-a",

@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_help_lists_every_stage_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check"):
+    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check", "status"):
         assert command in result.output
 
 
@@ -82,6 +82,51 @@ def test_dry_run_does_not_name_a_different_init_base_no_condition_uses(tmp_path)
 
 def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a study directory" in result.output
+
+
+def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the_rest(tmp_path):
+    """`sublim status`: read from the directory alone, as a long study runs (no model is loaded)."""
+    import json
+
+    from sublim.config import load_config
+    from sublim.pipeline.plan import stage_dirs
+    from sublim.yamlconfig import dump_yaml
+
+    config = load_config("configs/organism.yaml", ["name=half", "seeds=[0,1]", "workers=1"])
+    study = tmp_path / "half"
+    study.mkdir()
+    (study / "config.yaml").write_text(dump_yaml(config))
+
+    def finish(rel: str, seconds: float) -> None:
+        (study / rel).mkdir(parents=True, exist_ok=True)
+        (study / rel / "manifest.json").write_text(json.dumps({"wall_time_s": seconds}))
+        (study / rel / "DONE").touch()
+
+    first, second = stage_dirs(config, 0), stage_dirs(config, 1)
+    assert len(first) == len(second) and all(d.split("/")[1] == "0" for d in first)
+    for rel in first:
+        finish(rel, 10.0)
+    (study / second[0]).mkdir(parents=True)
+    (study / second[0] / "KEY").write_text("abc")  # a stage that began and has not finished
+
+    result = runner.invoke(app, ["status", str(study)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    n = len(first)
+    assert f"{n} of {2 * n} stages finished" in result.output and f"per seed: 0 {n}/{n}, 1 0/{n}" in result.output
+    assert f"started, not finished (running now): {second[0]}" in result.output
+    left = n * 10  # every kind has been timed by seed 0 (10 s each), one worker
+    assert f"left: {n} stages, about {left // 60} min {left % 60:02d} s of work left" in result.output
+    assert "report: not written yet" in result.output
+
+    for rel in second:
+        finish(rel, 10.0)
+    (study / "report.md").write_text("# report\n")
+    result = runner.invoke(app, ["status", str(study)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "complete: every planned stage is finished" in result.output and "(current)" in result.output
+
+    result = runner.invoke(app, ["status", str(tmp_path)])
     assert result.exit_code == 2 and "not a study directory" in result.output
 
 
