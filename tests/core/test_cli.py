@@ -129,6 +129,14 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     result = runner.invoke(app, ["status", str(tmp_path)])
     assert result.exit_code == 2 and "not a study directory" in result.output
 
+    # three seeds left on two workers: the third waits for a free worker, so it counts in full
+    from sublim.pipeline.status import study_status
+
+    wide = load_config("configs/organism.yaml", ["name=half", "seeds=[0,1,2,3,4]", "workers=2"])
+    (study / "config.yaml").write_text(dump_yaml(wide))
+    left, untimed = study_status(study).seconds_left()
+    assert untimed == [] and left == pytest.approx(2 * n * 10.0)
+
 
 def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):
     """A batch job's log gets `date time LEVEL message` lines, not rich's 80-column wrapped panels."""

@@ -51,6 +51,7 @@ class StudyStatus:
     workers: int
     kinds: dict[str, KindStatus]
     per_seed: dict[int, tuple[int, int]]  # seed → (done, planned)
+    left_by_seed: dict[int, dict[str, int]]  # seed → stage kind → stages not finished
     started: list[str]  # planned stages begun (a KEY or files) but not finished: running now or killed
     last_write: float | None  # newest modification time under the run directory (epoch seconds)
     report: str  # "current", "older than some finished stages" or "not written"
@@ -74,16 +75,19 @@ class StudyStatus:
         return self.last_write is not None and self.now - self.last_write < ACTIVE_S
 
     def seconds_left(self) -> tuple[float, list[str]]:
-        """Work left, in wall seconds over the seed workers, and the stage kinds with work left but no
-        finished stage to time it by (not counted)."""
-        total, untimed = 0.0, []
-        for kind, k in self.kinds.items():
-            left = k.planned - k.done
-            if left and k.mean_s is None:
-                untimed.append(kind)
-            elif left:
-                total += left * k.mean_s
-        return total / max(1, min(self.workers, len(self.seeds))), untimed
+        """Wall seconds of work left, and the stage kinds with work left but no finished stage to time them
+        by (not counted). Each seed's remaining stages are timed by this study's mean per kind, and the seeds
+        are dealt, in order, to the first free of the seed workers (as the runner's pool does), so a last seed
+        that runs alone counts in full."""
+        untimed = sorted({kind for left in self.left_by_seed.values() for kind, n in left.items()
+                          if n and self.kinds[kind].mean_s is None}, key=STAGE_KINDS.index)
+        workers = [0.0] * max(1, min(self.workers, len(self.seeds)))
+        for seed in self.seeds:
+            work = sum(n * (self.kinds[kind].mean_s or 0.0) for kind, n in self.left_by_seed.get(seed, {}).items())
+            if work:
+                i = workers.index(min(workers))
+                workers[i] += work
+        return max(workers), untimed
 
 
 def study_status(run_dir: Path) -> StudyStatus:
@@ -102,6 +106,7 @@ def study_status(run_dir: Path) -> StudyStatus:
     config = load_config(run_dir / "config.yaml")
     kinds = {kind: KindStatus() for kind in STAGE_KINDS}
     per_seed: dict[int, tuple[int, int]] = {}
+    left_by_seed: dict[int, dict[str, int]] = {}
     started: list[str] = []
     planned_all: set[str] = set()
     newest_done = 0.0
@@ -109,10 +114,14 @@ def study_status(run_dir: Path) -> StudyStatus:
         dirs = stage_dirs(config, seed)
         planned_all.update(dirs)
         done_here = 0
+        left = left_by_seed.setdefault(seed, {})
         for rel in dirs:
-            k = kinds[rel.rsplit("/", 1)[1]]
+            kind = rel.rsplit("/", 1)[1]
+            k = kinds[kind]
             k.planned += 1
             stage = run_dir / rel
+            if not (stage / "DONE").is_file():
+                left[kind] = left.get(kind, 0) + 1
             if (stage / "DONE").is_file():
                 k.done += 1
                 done_here += 1
@@ -135,7 +144,8 @@ def study_status(run_dir: Path) -> StudyStatus:
     return StudyStatus(
         run_dir=run_dir, name=config.name, seeds=list(config.seeds),
         workers=seed_processes(config.workers, len(config.seeds), runs_on_local_gpu(config)),
-        kinds={kind: k for kind, k in kinds.items() if k.planned}, per_seed=per_seed, started=started,
+        kinds={kind: k for kind, k in kinds.items() if k.planned}, per_seed=per_seed, left_by_seed=left_by_seed,
+        started=started,
         last_write=_newest_write(run_dir), report=report_state, unplanned_done=unplanned,
     )
 
