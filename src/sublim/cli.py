@@ -126,6 +126,13 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
         console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
+    if (out / study.name).is_dir():
+        from sublim.pipeline.status import study_status
+
+        found = study_status(out / study.name, study)
+        if found.done:
+            console.print(f"resuming: {found.done} of {found.planned} planned stages found finished (each is "
+                          "reused where its settings match this config, redone where not)")
     return run_study(study, out)
 
 

@@ -85,7 +85,7 @@ def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "not a study directory" in result.output
 
 
-def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the_rest(tmp_path):
+def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the_rest(tmp_path, monkeypatch):
     """`sublim status`: read from the directory alone, as a long study runs (no model is loaded)."""
     import json
 
@@ -136,6 +136,13 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     (study / "config.yaml").write_text(dump_yaml(wide))
     left, untimed = study_status(study).seconds_left()
     assert untimed == [] and left == pytest.approx(2 * n * 10.0)
+
+    # `sublim run` into that directory says what it found finished before it resumes
+    monkeypatch.setattr("sublim.pipeline.runner.run_study", lambda config, out: out / config.name)
+    monkeypatch.setattr(cli, "_show_verdict", lambda run_dir: None)
+    result = runner.invoke(app, ["run", str(study / "config.yaml"), "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"resuming: {2 * n} of {5 * n} planned stages found finished" in result.output
 
 
 def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):

@@ -19,8 +19,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sublim.errors import DataError
+
+if TYPE_CHECKING:
+    from sublim.config import StudyConfig
 
 #: stage kinds in pipeline order (the last part of a stage directory's path)
 STAGE_KINDS = ("teacher", "generation", "filtering", "leak_check", "transform", "finetuning", "evaluation",
@@ -90,8 +94,9 @@ class StudyStatus:
         return max(workers), untimed
 
 
-def study_status(run_dir: Path) -> StudyStatus:
-    """Read a study directory's progress.
+def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatus:
+    """Read a study directory's progress against its own config.yaml, or against ``config`` (a study about
+    to resume in it under new settings).
 
     Raises:
         DataError: ``run_dir`` is not a study directory, or its config.yaml does not load.
@@ -101,9 +106,10 @@ def study_status(run_dir: Path) -> StudyStatus:
     from sublim.pipeline.runner import runs_on_local_gpu, seed_processes
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise DataError(f"{run_dir}: not a study directory (no config.yaml); give a runs/<study> directory")
-    config = load_config(run_dir / "config.yaml")
+    if config is None:
+        if not (run_dir / "config.yaml").is_file():
+            raise DataError(f"{run_dir}: not a study directory (no config.yaml); give a runs/<study> directory")
+        config = load_config(run_dir / "config.yaml")
     kinds = {kind: KindStatus() for kind in STAGE_KINDS}
     per_seed: dict[int, tuple[int, int]] = {}
     left_by_seed: dict[int, dict[str, int]] = {}
