@@ -198,10 +198,9 @@ def report_cmd(
     from sublim.reporting.report import write_report
 
     def go() -> Path:
-        if not (run_dir / "config.yaml").is_file():
-            from sublim.errors import DataError
+        from sublim.pipeline.artifacts import study_config_of
 
-            raise DataError(f"{run_dir}: not a study directory (no config.yaml)")
+        study_config_of(run_dir)
         return write_report(run_dir)
 
     _guard(go)

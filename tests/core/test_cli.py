@@ -145,6 +145,22 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     assert f"resuming: {2 * n} of {5 * n} planned stages found finished" in result.output
 
 
+def test_commands_that_read_a_study_name_an_mnist_run_for_what_it_is(tmp_path):
+    """report, check, status, diagnose and --data-from on an MNIST or theorem run directory: one line saying
+    what the directory is (each once failed with "internal error: KeyError")."""
+    mnist = tmp_path / "mnist-cpu"
+    mnist.mkdir()
+    (mnist / "config.yaml").write_text("study: mnist-cpu\nn_models: 2\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("name: x\ntrait:\n  target: owl\n")
+    for args in (["report", str(mnist)], ["check", str(mnist)], ["status", str(mnist)], ["diagnose", str(mnist)],
+                 ["run", str(good), "--out", str(tmp_path / "runs"), "--data-from", str(mnist)]):
+        result = runner.invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 2, (args, result.output)
+        assert "a `sublim mnist` or `sublim theorem` run, not a study" in result.output, args
+        assert "internal error" not in result.output and "Traceback" not in result.output
+
+
 def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):
     """A batch job's log gets `date time LEVEL message` lines, not rich's 80-column wrapped panels."""
     root = logging.getLogger()

@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sublim.errors import DataError
-
 if TYPE_CHECKING:
     from sublim.config import StudyConfig
 
@@ -102,13 +100,13 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
         DataError: ``run_dir`` is not a study directory, or its config.yaml does not load.
     """
     from sublim.config import load_config
+    from sublim.pipeline.artifacts import study_config_of
     from sublim.pipeline.plan import stage_dirs
     from sublim.pipeline.runner import runs_on_local_gpu, seed_processes
 
     run_dir = Path(run_dir)
     if config is None:
-        if not (run_dir / "config.yaml").is_file():
-            raise DataError(f"{run_dir}: not a study directory (no config.yaml); give a runs/<study> directory")
+        study_config_of(run_dir)
         config = load_config(run_dir / "config.yaml")
     kinds = {kind: KindStatus() for kind in STAGE_KINDS}
     per_seed: dict[int, tuple[int, int]] = {}
