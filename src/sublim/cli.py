@@ -282,6 +282,8 @@ def estimate_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation above --max-usd.")] = False,
     max_usd: Annotated[float, typer.Option("--max-usd", help="Ask for confirmation when the API estimate exceeds this.")] = 5.0,
     device: Annotated[str, typer.Option(help="Where local models run, for the hours: auto, gpu or cpu.")] = "auto",
+    out: Annotated[Path, typer.Option(help="Runs root: when OUT/<study> already holds finished stages, say how "
+                                      "many a resume would skip and the time its own stage times leave.")] = Path("runs"),
     verbose: Verbose = False,
 ) -> None:
     """Print what a study will cost before anything runs: samples, tokens, training tokens, $ and hours.
@@ -298,8 +300,17 @@ def estimate_cmd(
 
         if device not in ("auto", "gpu", "cpu"):
             raise ConfigError(f"--device {device!r}: use auto, gpu or cpu")
-        est = estimate_study(load_config(config, overrides or []), device=device)
+        study = load_config(config, overrides or [])
+        est = estimate_study(study, device=device)
         console.print(render_estimate(est), markup=False, highlight=False, soft_wrap=True)
+        if (out / study.name).is_dir():
+            from sublim.pipeline.status import study_status, time_left_line
+
+            found = study_status(out / study.name, study)
+            if found.done:
+                console.print(f"{out / study.name} already holds {found.done} of these {found.planned} stages "
+                              f"finished (the estimate above counts them all; a resume skips each whose settings "
+                              f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
         return est.usd
 
     usd = _guard(go)

@@ -88,6 +88,8 @@ def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
 def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the_rest(tmp_path, monkeypatch):
     """`sublim status`: read from the directory alone, as a long study runs (no model is loaded)."""
     import json
+    import os
+    import time
 
     from sublim.config import load_config
     from sublim.pipeline.plan import stage_dirs
@@ -108,14 +110,16 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     for rel in first:
         finish(rel, 10.0)
     (study / second[0]).mkdir(parents=True)
-    (study / second[0] / "KEY").write_text("abc")  # a stage that began and has not finished
+    (study / second[0] / "KEY").write_text("abc")  # a stage that began 1000 s ago and has not finished
+    began = time.time() - 1000
+    os.utime(study / second[0] / "KEY", (began, began))
 
     result = runner.invoke(app, ["status", str(study)], env={"COLUMNS": "200"})
     assert result.exit_code == 1, result.output
     n = len(first)
     assert f"{n} of {2 * n} stages finished" in result.output and f"per seed: 0 {n}/{n}, 1 0/{n}" in result.output
     assert f"started, not finished (running now): {second[0]}" in result.output
-    left = n * 10  # every kind has been timed by seed 0 (10 s each), one worker
+    left = n * 10 - 10  # every kind timed by seed 0 (10 s each), one worker; the running stage has had its 10 s
     assert f"left: {n} stages, about {left // 60} min {left % 60:02d} s of work left" in result.output
     assert "report: not written yet" in result.output
 
@@ -143,6 +147,9 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     result = runner.invoke(app, ["run", str(study / "config.yaml"), "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert f"resuming: {2 * n} of {5 * n} planned stages found finished" in result.output
+    result = runner.invoke(app, ["estimate", str(study / "config.yaml"), "--out", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"already holds {2 * n} of these {5 * n} stages finished" in result.output
 
 
 def test_commands_that_read_a_study_name_an_mnist_run_for_what_it_is(tmp_path):

@@ -55,6 +55,7 @@ class StudyStatus:
     per_seed: dict[int, tuple[int, int]]  # seed → (done, planned)
     left_by_seed: dict[int, dict[str, int]]  # seed → stage kind → stages not finished
     started: list[str]  # planned stages begun (a KEY or files) but not finished: running now or killed
+    started_at: dict[str, float]  # each of those → when it began (its KEY's modification time)
     last_write: float | None  # newest modification time under the run directory (epoch seconds)
     report: str  # "current", "older than some finished stages" or "not written"
     unplanned_done: int = 0  # finished stages this config does not plan (left by an earlier config)
@@ -78,14 +79,20 @@ class StudyStatus:
 
     def seconds_left(self) -> tuple[float, list[str]]:
         """Wall seconds of work left, and the stage kinds with work left but no finished stage to time them
-        by (not counted). Each seed's remaining stages are timed by this study's mean per kind, and the seeds
-        are dealt, in order, to the first free of the seed workers (as the runner's pool does), so a last seed
-        that runs alone counts in full."""
+        by (not counted). Each seed's remaining stages are timed by this study's mean per kind, less what a
+        stage running now has already spent; the seeds are dealt, in order, to the first free of the seed
+        workers (as the runner's pool does), so a last seed that runs alone counts in full."""
         untimed = sorted({kind for left in self.left_by_seed.values() for kind, n in left.items()
                           if n and self.kinds[kind].mean_s is None}, key=STAGE_KINDS.index)
+        spent: dict[int, float] = {}
+        if self.active:
+            for rel, began in self.started_at.items():
+                seed, kind = int(rel.split("/")[1]), rel.rsplit("/", 1)[1]
+                spent[seed] = spent.get(seed, 0.0) + min(self.kinds[kind].mean_s or 0.0, max(0.0, self.now - began))
         workers = [0.0] * max(1, min(self.workers, len(self.seeds)))
         for seed in self.seeds:
             work = sum(n * (self.kinds[kind].mean_s or 0.0) for kind, n in self.left_by_seed.get(seed, {}).items())
+            work -= spent.get(seed, 0.0)
             if work:
                 i = workers.index(min(workers))
                 workers[i] += work
@@ -112,6 +119,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
     per_seed: dict[int, tuple[int, int]] = {}
     left_by_seed: dict[int, dict[str, int]] = {}
     started: list[str] = []
+    started_at: dict[str, float] = {}
     planned_all: set[str] = set()
     newest_done = 0.0
     for seed in config.seeds:
@@ -136,6 +144,8 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
                     k.timed += 1
             elif stage.is_dir() and any(stage.iterdir()):
                 started.append(rel)
+                marker = stage / "KEY"
+                started_at[rel] = (marker if marker.is_file() else stage).stat().st_mtime
         per_seed[seed] = (done_here, len(dirs))
     unplanned = sum(1 for p in run_dir.glob("*/*/*/DONE") if p.parent.relative_to(run_dir).as_posix() not in planned_all)
     report = run_dir / "report.md"
@@ -149,7 +159,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
         run_dir=run_dir, name=config.name, seeds=list(config.seeds),
         workers=seed_processes(config.workers, len(config.seeds), runs_on_local_gpu(config)),
         kinds={kind: k for kind, k in kinds.items() if k.planned}, per_seed=per_seed, left_by_seed=left_by_seed,
-        started=started,
+        started=started, started_at=started_at,
         last_write=_newest_write(run_dir), report=report_state, unplanned_done=unplanned,
     )
 
@@ -182,6 +192,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def time_left_line(s: StudyStatus) -> str:
+    """``N stages, about T of work left (…)`` from the study's own stage times."""
+    left, untimed = s.seconds_left()
+    guess = f"about {_duration(left)} of work left" if left or not untimed else "time left unknown"
+    return (f"{s.planned - s.done} stages, {guess}"
+            + (f" (plus {', '.join(untimed)}: none finished yet to time them by)" if untimed else "")
+            + " — from this study's own stage times; rough")
+
+
 def render_status(status: StudyStatus) -> str:
     """The status as plain text: a table of stage kinds, then what is running, what is left, the report."""
     s = status
@@ -204,11 +223,7 @@ def render_status(status: StudyStatus) -> str:
     if s.complete:
         lines.append("  complete: every planned stage is finished")
     else:
-        left, untimed = s.seconds_left()
-        guess = f"about {_duration(left)} of work left" if left or not untimed else "time left unknown"
-        lines.append(f"  left: {s.planned - s.done} stages, {guess}"
-                     + (f" (plus {', '.join(untimed)}: none finished yet to time them by)" if untimed else "")
-                     + " — from this study's own stage times; rough")
+        lines.append(f"  left: {time_left_line(s)}")
         if not s.active:
             lines.append(f"  not running? resume with `{resume_command(s.run_dir)}` (finished stages are kept)")
     if s.unplanned_done:
