@@ -132,8 +132,6 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
             k = kinds[kind]
             k.planned += 1
             stage = run_dir / rel
-            if not (stage / "DONE").is_file():
-                left[kind] = left.get(kind, 0) + 1
             if (stage / "DONE").is_file():
                 k.done += 1
                 done_here += 1
@@ -142,7 +140,9 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
                 if wall is not None:
                     k.seconds += wall
                     k.timed += 1
-            elif stage.is_dir() and any(stage.iterdir()):
+                continue
+            left[kind] = left.get(kind, 0) + 1
+            if stage.is_dir() and any(stage.iterdir()):
                 started.append(rel)
                 marker = stage / "KEY"
                 started_at[rel] = (marker if marker.is_file() else stage).stat().st_mtime
