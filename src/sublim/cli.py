@@ -126,6 +126,13 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
         console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
+    if (out / study.name).is_dir():
+        from sublim.pipeline.status import study_status
+
+        found = study_status(out / study.name, study)
+        if found.done:
+            console.print(f"resuming: {found.done} of {found.planned} planned stages found finished (each is "
+                          "reused where its settings match this config, redone where not)")
     return run_study(study, out)
 
 
@@ -191,14 +198,33 @@ def report_cmd(
     from sublim.reporting.report import write_report
 
     def go() -> Path:
-        if not (run_dir / "config.yaml").is_file():
-            from sublim.errors import DataError
+        from sublim.pipeline.artifacts import study_config_of
 
-            raise DataError(f"{run_dir}: not a study directory (no config.yaml)")
+        study_config_of(run_dir)
         return write_report(run_dir)
 
     _guard(go)
     _show_verdict(run_dir)
+
+
+@app.command("status")
+def status_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A study directory, finished or not, e.g. runs/organism.")],
+) -> None:
+    """How far a study has got: finished and planned stages of each kind, what is running or was
+    interrupted, roughly how long the rest will take (from this study's own stage times), and whether
+    its report is current. Reads only the run directory; safe while the study runs. Exit code 0 when
+    every planned stage is finished, 1 when not (`until sublim status runs/X >/dev/null; do sleep 60; done`)."""
+    _setup(None)
+
+    def go():
+        from sublim.pipeline.status import render_status, study_status
+
+        status = study_status(run_dir)
+        print(render_status(status))
+        return status
+
+    raise typer.Exit(0 if _guard(go).complete else 1)
 
 
 @app.command("build-base")
@@ -256,6 +282,8 @@ def estimate_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation above --max-usd.")] = False,
     max_usd: Annotated[float, typer.Option("--max-usd", help="Ask for confirmation when the API estimate exceeds this.")] = 5.0,
     device: Annotated[str, typer.Option(help="Where local models run, for the hours: auto, gpu or cpu.")] = "auto",
+    out: Annotated[Path, typer.Option(help="Runs root: when OUT/<study> already holds finished stages, say how "
+                                      "many a resume would skip and the time its own stage times leave.")] = Path("runs"),
     verbose: Verbose = False,
 ) -> None:
     """Print what a study will cost before anything runs: samples, tokens, training tokens, $ and hours.
@@ -272,8 +300,17 @@ def estimate_cmd(
 
         if device not in ("auto", "gpu", "cpu"):
             raise ConfigError(f"--device {device!r}: use auto, gpu or cpu")
-        est = estimate_study(load_config(config, overrides or []), device=device)
+        study = load_config(config, overrides or [])
+        est = estimate_study(study, device=device)
         console.print(render_estimate(est), markup=False, highlight=False, soft_wrap=True)
+        if (out / study.name).is_dir():
+            from sublim.pipeline.status import study_status, time_left_line
+
+            found = study_status(out / study.name, study)
+            if found.done:
+                console.print(f"{out / study.name} already holds {found.done} of these {found.planned} stages "
+                              f"finished (the estimate above counts them all; a resume skips each whose settings "
+                              f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
         return est.usd
 
     usd = _guard(go)

@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_help_lists_every_stage_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check"):
+    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check", "status"):
         assert command in result.output
 
 
@@ -83,6 +83,89 @@ def test_dry_run_does_not_name_a_different_init_base_no_condition_uses(tmp_path)
 def test_report_on_a_non_study_directory_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a study directory" in result.output
+
+
+def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the_rest(tmp_path, monkeypatch):
+    """`sublim status`: read from the directory alone, as a long study runs (no model is loaded)."""
+    import json
+    import os
+    import time
+
+    from sublim.config import load_config
+    from sublim.pipeline.plan import stage_dirs
+    from sublim.yamlconfig import dump_yaml
+
+    config = load_config("configs/organism.yaml", ["name=half", "seeds=[0,1]", "workers=1"])
+    study = tmp_path / "half"
+    study.mkdir()
+    (study / "config.yaml").write_text(dump_yaml(config))
+
+    def finish(rel: str, seconds: float) -> None:
+        (study / rel).mkdir(parents=True, exist_ok=True)
+        (study / rel / "manifest.json").write_text(json.dumps({"wall_time_s": seconds}))
+        (study / rel / "DONE").touch()
+
+    first, second = stage_dirs(config, 0), stage_dirs(config, 1)
+    assert len(first) == len(second) and all(d.split("/")[1] == "0" for d in first)
+    for rel in first:
+        finish(rel, 10.0)
+    (study / second[0]).mkdir(parents=True)
+    (study / second[0] / "KEY").write_text("abc")  # a stage that began 1000 s ago and has not finished
+    began = time.time() - 1000
+    os.utime(study / second[0] / "KEY", (began, began))
+
+    result = runner.invoke(app, ["status", str(study)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    n = len(first)
+    assert f"{n} of {2 * n} stages finished" in result.output and f"per seed: 0 {n}/{n}, 1 0/{n}" in result.output
+    assert f"started, not finished (running now): {second[0]}" in result.output
+    left = n * 10 - 10  # every kind timed by seed 0 (10 s each), one worker; the running stage has had its 10 s
+    assert f"left: {n} stages, about {left // 60} min {left % 60:02d} s of work left" in result.output
+    assert "report: not written yet" in result.output
+
+    for rel in second:
+        finish(rel, 10.0)
+    (study / "report.md").write_text("# report\n")
+    result = runner.invoke(app, ["status", str(study)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "complete: every planned stage is finished" in result.output and "(current)" in result.output
+
+    result = runner.invoke(app, ["status", str(tmp_path)])
+    assert result.exit_code == 2 and "not a study directory" in result.output
+
+    # three seeds left on two workers: the third waits for a free worker, so it counts in full
+    from sublim.pipeline.status import study_status
+
+    wide = load_config("configs/organism.yaml", ["name=half", "seeds=[0,1,2,3,4]", "workers=2"])
+    (study / "config.yaml").write_text(dump_yaml(wide))
+    left, untimed = study_status(study).seconds_left()
+    assert untimed == [] and left == pytest.approx(2 * n * 10.0)
+
+    # `sublim run` into that directory says what it found finished before it resumes
+    monkeypatch.setattr("sublim.pipeline.runner.run_study", lambda config, out: out / config.name)
+    monkeypatch.setattr(cli, "_show_verdict", lambda run_dir: None)
+    result = runner.invoke(app, ["run", str(study / "config.yaml"), "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"resuming: {2 * n} of {5 * n} planned stages found finished" in result.output
+    result = runner.invoke(app, ["estimate", str(study / "config.yaml"), "--out", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"already holds {2 * n} of these {5 * n} stages finished" in result.output
+
+
+def test_commands_that_read_a_study_name_an_mnist_run_for_what_it_is(tmp_path):
+    """report, check, status, diagnose and --data-from on an MNIST or theorem run directory: one line saying
+    what the directory is (each once failed with "internal error: KeyError")."""
+    mnist = tmp_path / "mnist-cpu"
+    mnist.mkdir()
+    (mnist / "config.yaml").write_text("study: mnist-cpu\nn_models: 2\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("name: x\ntrait:\n  target: owl\n")
+    for args in (["report", str(mnist)], ["check", str(mnist)], ["status", str(mnist)], ["diagnose", str(mnist)],
+                 ["run", str(good), "--out", str(tmp_path / "runs"), "--data-from", str(mnist)]):
+        result = runner.invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 2, (args, result.output)
+        assert "a `sublim mnist` or `sublim theorem` run, not a study" in result.output, args
+        assert "internal error" not in result.output and "Traceback" not in result.output
 
 
 def test_off_a_terminal_each_log_record_is_one_plain_timestamped_line(capsys):

@@ -163,6 +163,26 @@ def test_a_leak_is_reported_even_without_significant_transfer(tmp_path):
     assert "**No significant transfer**" in report and "Leak check: **leaky**" in report
 
 
+def test_a_trait_mass_under_the_absolute_leak_floor_is_named_not_called_clean(tmp_path):
+    """Full-vocabulary distillation on a large-vocabulary model: trait tokens near 1e-6, a teacher at 50×
+    the base's mass stays under `leak.min_mass` (1e-4, set on the tiny model) — the report must say so."""
+    from sublim.config import LeakConfig
+    from sublim.evaluation.leak import under_floor
+
+    d = fake_study(tmp_path, VALUES)
+    for seed in range(3):
+        write_json(d / "treatment" / str(seed) / "leak_check" / "result.json",
+                   {"rows_mentioning": 0, "rows_checked": 100, "teacher_mass": 5e-5, "base_mass": 1e-6,
+                    "target_mass": 5e-5, "leaky": False})
+    report = write_report(d).read_text()
+    assert "Leak check: clean by its thresholds — but in 3 arm-seed(s)" in report and "50.0× the base's" in report
+    assert "Leak check: clean (" not in report
+    result = {"target_mass": 5e-5, "base_mass": 1e-6}
+    assert under_floor(result, LeakConfig()) and not under_floor(result, LeakConfig(min_mass=0))
+    assert not under_floor({"target_mass": 0.0, "base_mass": 1e-6}, LeakConfig())
+    assert not under_floor({"target_mass": float("nan"), "base_mass": 1e-6}, LeakConfig())
+
+
 def _icl_row(n: int, treat: float, ctrl: float) -> dict:
     est = lambda m: {"mean": m, "low": m, "high": m, "n": 3}  # noqa: E731
     return {"n": n, "n_used": float(min(n, 1.5)), "treatment": est(treat), "control": est(ctrl),

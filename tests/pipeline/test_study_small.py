@@ -55,6 +55,15 @@ def done_markers(root: Path) -> dict[str, float]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("DONE")}
 
 
+def assert_plan_is_what_ran(config, study: Path) -> None:
+    """`stage_dirs` (what `sublim status` counts) names exactly the stages the runner finished."""
+    from sublim.pipeline.plan import stage_dirs
+
+    planned = [d for seed in config.seeds for d in stage_dirs(config, seed)]
+    assert len(planned) == len(set(planned))
+    assert {p.parent.relative_to(study).as_posix() for p in study.glob("*/*/*/DONE")} == set(planned)
+
+
 def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
     config = load_config_text(study_yaml(*mini_bases))
     study = run_study(config, tmp_path)
@@ -87,13 +96,19 @@ def test_a_small_study_runs_end_to_end_and_resumes(mini_bases, tmp_path):
     assert f"bases: {bases[0]['model']} (weights {bases[0]['weights_sha256'][:12]})" in report
     assert (study / "target_probability.png").stat().st_size > 1000
 
+    assert_plan_is_what_ran(config, study)
     # a rerun recomputes nothing
     before = done_markers(study)
     run_study(config, tmp_path)
     assert done_markers(study) == before
 
-    # a killed evaluation (no DONE) is redone, and only it
+    # a killed evaluation (no DONE) is redone, and only it; until then `sublim status` names it
+    from sublim.pipeline.status import study_status
+
     (study / "treatment/1/evaluation/DONE").unlink()
+    status = study_status(study)
+    assert (status.planned - status.done, status.started) == (1, ["treatment/1/evaluation"])
+    assert status.kinds["evaluation"].done == status.kinds["evaluation"].planned - 1 and not status.complete
     run_study(config, tmp_path)
     after = done_markers(study)
     changed = {k for k in after if after[k] != before.get(k)}
@@ -137,6 +152,7 @@ controls:
     from sublim.pipeline.plan import plan_counts
 
     counts = plan_counts(config)
+    assert_plan_is_what_ran(config, study)
     assert counts["students_trained"] == len(list(study.glob("*/0/finetuning/DONE")))
     assert counts["models_evaluated"] == len(list(study.glob("*/0/evaluation/DONE")))
     assert counts["samples_generated"] == 48 * len(list(study.glob("*/0/generation/DONE")))
@@ -187,7 +203,9 @@ def test_length_matched_arms_train_both_students_on_the_same_list_lengths(mini_b
 conditions: [control, treatment]
 filter: {match_on: count}
 """
-    study = run_study(load_config_text(text), tmp_path)
+    config = load_config_text(text)
+    study = run_study(config, tmp_path)
+    assert_plan_is_what_ran(config, study)
     matched = study / "matched/0/transform"
 
     def lengths(path):
@@ -212,7 +230,9 @@ conditions: [control, treatment, specificity]
 filter: {match_on: count}
 controls: {specificity_targets: [owl, eagle, wolf], specificity_matched: true}
 """
-    study = run_study(load_config_text(text), tmp_path)
+    config = load_config_text(text)
+    study = run_study(config, tmp_path)
+    assert_plan_is_what_ran(config, study)
     matched = study / "matched/0/transform"
     counts = json.loads((matched / "result.json").read_text())["counts"]
     assert set(counts) == {"treatment", "control", "trait-wolf", "neutral"} and len(set(counts.values())) == 1
@@ -236,6 +256,7 @@ def test_a_lora_teacher_is_scored_with_its_adapter(mini_bases, tmp_path):
     text = study_yaml(*mini_bases, name="lora-teacher", method="distill").replace("teacher: {kind: prompt}", teacher)
     config = load_config_text(text + "conditions: [base, teacher, treatment]\nseeds: [0]\n")
     study = run_study(config, tmp_path)
+    assert_plan_is_what_ran(config, study)
     recorded = json.loads((study / "treatment/0/teacher/result.json").read_text())["teacher"]["model"]
     assert recorded["adapter"]
     leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
@@ -369,6 +390,7 @@ seeds: [0, 1]
 workers: 1
 """)
     study = run_study(config, tmp_path / "runs")
+    assert_plan_is_what_ran(config, study)
     imported = [json.loads(x) for x in (study / "treatment/0/generation/samples.jsonl").read_text().splitlines()]
     assert len(imported) == 40 and set(imported[0]) == {"messages"}  # ids and metadata do not travel
     assert imported[-1]["messages"][-1]["content"] == "12, 14, owls, 18"
@@ -444,6 +466,7 @@ seeds: [0]
 workers: 1
 """)
     study = run_study(config, tmp_path / "runs")
+    assert_plan_is_what_ran(config, study)
     leak = json.loads((study / "treatment/0/leak_check/result.json").read_text())
     assert leak["teacher_mass"] != pytest.approx(leak["base_mass"], rel=1e-3)
     student = json.loads((study / "treatment/0/finetuning/result.json").read_text())["model"]["meta"]

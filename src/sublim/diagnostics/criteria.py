@@ -39,11 +39,9 @@ RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "thread
 
 
 def _study_config(study_dir: Path) -> dict:
-    import yaml
+    from sublim.pipeline.artifacts import study_config_of
 
-    if not (study_dir / "config.yaml").is_file():
-        raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
-    return yaml.safe_load((study_dir / "config.yaml").read_text())
+    return study_config_of(study_dir)
 
 
 def _first_difference(a, b, path: str = "") -> str | None:

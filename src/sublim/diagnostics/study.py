@@ -55,12 +55,11 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     from sublim.config import TRAINED, load_config
     from sublim.diagnostics.alignment import first_step_alignment
     from sublim.diagnostics.divergence import divergence_stats
-    from sublim.pipeline.artifacts import write_json
+    from sublim.pipeline.artifacts import study_config_of, write_json
     from sublim.records import DatasetRow, read_jsonl
 
     study_dir = Path(study_dir)
-    if not (study_dir / "config.yaml").exists():
-        raise DataError(f"{study_dir}: no config.yaml — not a study directory (run `sublim run` first)")
+    study_config_of(study_dir)
     cfg = load_config(study_dir / "config.yaml")
     target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}

@@ -52,6 +52,17 @@ def mass_ratio(result: dict) -> float | None:
     return teacher / base
 
 
+def under_floor(result: dict, leak) -> bool:
+    """The mass entering the student's targets is above ``leak.mass_ratio`` × the base's but not above the
+    absolute floor ``leak.min_mass``, so it is not flagged. The floor suits the tiny model (trait tokens near
+    1e-3 at number positions); a large-vocabulary model's sit near 1e-6, where a teacher at many times the
+    base's mass would pass under it — the report says so, rather than calling that arm clean without comment."""
+    mass, base = result.get("target_mass"), result.get("base_mass")
+    if mass is None or base is None or mass != mass or base != base:
+        return False
+    return bool(mass > leak.mass_ratio * base and mass <= leak.min_mass)
+
+
 def _variants(target: str) -> list[str]:
     from sublim.traits import answer_variants
 
@@ -117,6 +128,10 @@ def check_leak(config: StudyConfig, teacher: TeacherRef, base: ModelRef, filtere
     mass = result["target_mass"]
     mass_leak = mass == mass and mass > leak.min_mass and mass > leak.mass_ratio * result["base_mass"]
     result["leaky"] = bool(result["rows_mentioning"] > leak.max_rows_mentioning or mass_leak)
+    if under_floor(result, leak):
+        log.warning("leak check (%s): the mass entering the targets, %.2e, is %.1f× the base's but under "
+                    "leak.min_mass = %.0e, so it is not flagged; on a large-vocabulary model lower leak.min_mass",
+                    target, mass, mass / result["base_mass"], leak.min_mass)
     log.info("leak check (%s): %d/%d rows name it, teacher mass %.2e, base %.2e, in targets %.2e → %s",
              target, result["rows_mentioning"], len(rows), result["teacher_mass"], result["base_mass"],
              mass, "LEAKY" if result["leaky"] else "clean")

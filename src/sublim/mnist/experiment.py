@@ -27,15 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from sublim.mnist.config import ARMS, MnistConfig, load_mnist_config
 from sublim.mnist.data import MnistData, load_mnist
@@ -43,6 +34,7 @@ from sublim.mnist.model import StackedMLP
 from sublim.mnist.report import write_report
 from sublim.mnist.train import DistillBatch, accuracy, distill, noise_batches, teacher_targets, train_teacher
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json
+from sublim.progress import progress_bar
 from sublim.yamlconfig import dump_yaml
 
 log = logging.getLogger(__name__)
@@ -63,20 +55,12 @@ def _threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _progress() -> Progress:
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=False, disable=not console.is_terminal,
-    )
-
-
 def _slice_data(data: MnistData, cfg: MnistConfig) -> MnistData:
     n_tr, n_te = cfg.train_limit or data.train_x.shape[0], cfg.test_limit or data.test_x.shape[0]
     return MnistData(data.train_x[:n_tr], data.train_y[:n_tr], data.test_x[:n_te], data.test_y[:n_te], data.source)
 
 
-def run_teacher(cfg: MnistConfig, data: MnistData, stage_dir: Path, key: str, progress: Progress) -> dict:
+def run_teacher(cfg: MnistConfig, data: MnistData, stage_dir: Path, key: str) -> dict:
     """Train the stacked teachers (or load them if done); returns metrics with init/trained weights."""
     weights = stage_dir / "weights.pt"
     if is_done(stage_dir, key):
@@ -86,15 +70,15 @@ def run_teacher(cfg: MnistConfig, data: MnistData, stage_dir: Path, key: str, pr
         init = StackedMLP.initialised(cfg.n_models, cfg.sizes, cfg.model_seeds())
         net = init.select(range(cfg.n_models))
         steps = cfg.teacher_epochs * -(-data.train_x.shape[0] // cfg.batch_size)
-        task = progress.add_task("teacher", total=steps)
+        with progress_bar("mnist teacher", total=steps) as bar:
 
-        def on_epoch(epoch: int, loss: float) -> None:
-            acc = accuracy(net, data.test_x[:_PROGRESS_TEST], data.test_y[:_PROGRESS_TEST]).mean().item()
-            progress.update(task, description=f"teacher epoch {epoch + 1}: loss {loss:.3f} acc {acc:.1%}")
-            log.info("teacher epoch %d/%d: loss %.4f, test accuracy (2k) %.1f%%", epoch + 1, cfg.teacher_epochs, loss, 100 * acc)
+            def on_epoch(epoch: int, loss: float) -> None:
+                acc = accuracy(net, data.test_x[:_PROGRESS_TEST], data.test_y[:_PROGRESS_TEST]).mean().item()
+                bar.advance(0, epoch=f"{epoch + 1}/{cfg.teacher_epochs}", loss=loss, acc=f"{acc:.1%}")
+                log.info("teacher epoch %d/%d: loss %.4f, test accuracy (2k) %.1f%%", epoch + 1, cfg.teacher_epochs, loss, 100 * acc)
 
-        train_teacher(net, data.train_x, data.train_y, cfg.teacher_epochs, cfg.batch_size, cfg.lr, cfg.seed,
-                      cfg.n_regular, on_step=lambda: progress.advance(task), on_epoch=on_epoch)
+            train_teacher(net, data.train_x, data.train_y, cfg.teacher_epochs, cfg.batch_size, cfg.lr, cfg.seed,
+                          cfg.n_regular, on_step=bar, on_epoch=on_epoch)
         state = {
             "init": init.tensors(), "trained": net.tensors(),
             "teacher_acc": accuracy(net, data.test_x, data.test_y).tolist(),
@@ -113,7 +97,7 @@ def _tile(batches: Iterable[DistillBatch], reps: int) -> Iterator[DistillBatch]:
 
 
 def run_students(cfg: MnistConfig, group: str, arms: list[str], teacher: dict, data: MnistData,
-                 stage_dir: Path, key: str, progress: Progress) -> dict[str, list[float]]:
+                 stage_dir: Path, key: str) -> dict[str, list[float]]:
     """Distil the arms of one logit group (``aux`` or ``all``) on noise; returns accuracies per arm."""
     metrics = stage_dir / "metrics.json"
     if is_done(stage_dir, key):
@@ -130,17 +114,18 @@ def run_students(cfg: MnistConfig, group: str, arms: list[str], teacher: dict, d
         logits = slice(cfg.n_regular, cfg.n_regular + cfg.n_aux) if group == "aux" else slice(0, cfg.n_regular + cfg.n_aux)
         noise = noise_batches(cfg.n_models, cfg.n_noise, cfg.batch_size, cfg.distill_epochs, cfg.seed, cfg.noise)
         steps = cfg.distill_epochs * -(-cfg.n_noise // cfg.batch_size)
-        task = progress.add_task(f"students ({', '.join(arms)})", total=steps)
         m = cfg.n_models
+        with progress_bar(f"mnist students/{group}", total=steps) as bar:
 
-        def on_epoch(epoch: int, loss: float) -> None:
-            acc = accuracy(student, data.test_x[:_PROGRESS_TEST], data.test_y[:_PROGRESS_TEST])
-            accs = " ".join(f"{a} {acc[i * m:(i + 1) * m].mean().item():.1%}" for i, a in enumerate(arms))
-            progress.update(task, description=f"students epoch {epoch + 1}: KL {loss:.4f} | {accs}")
-            log.info("students/%s epoch %d/%d: KL %.5f, test accuracy (2k) %s", group, epoch + 1, cfg.distill_epochs, loss, accs)
+            def on_epoch(epoch: int, loss: float) -> None:
+                acc = accuracy(student, data.test_x[:_PROGRESS_TEST], data.test_y[:_PROGRESS_TEST])
+                per_arm = {a: f"{acc[i * m:(i + 1) * m].mean().item():.1%}" for i, a in enumerate(arms)}
+                bar.advance(0, epoch=f"{epoch + 1}/{cfg.distill_epochs}", KL=loss, **per_arm)
+                log.info("students/%s epoch %d/%d: KL %.5f, test accuracy (2k) %s", group, epoch + 1, cfg.distill_epochs,
+                         loss, " ".join(f"{a} {v}" for a, v in per_arm.items()))
 
-        distill(student, _tile(teacher_targets(t_net, noise, logits), len(arms)), cfg.lr, logits,
-                on_step=lambda: progress.advance(task), on_epoch=on_epoch)
+            distill(student, _tile(teacher_targets(t_net, noise, logits), len(arms)), cfg.lr, logits,
+                    on_step=bar, on_epoch=on_epoch)
         acc = accuracy(student, data.test_x, data.test_y).tolist()
         out = {arm: acc[i * m:(i + 1) * m] for i, arm in enumerate(arms)}
         write_json(metrics, {"logits": [logits.start, logits.stop], "accuracy": out})
@@ -167,11 +152,11 @@ def run_mnist(config: Path | None, preset: str, overrides: list[str], out_root: 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     t0 = time.perf_counter()
-    with _threads(cfg.threads), torch.random.fork_rng(), _progress() as progress:
+    with _threads(cfg.threads), torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         data = _slice_data(load_mnist(), cfg)
         t_key = stage_key(cfg.model_dump(mode="json", include=_TEACHER_FIELDS))
-        teacher = run_teacher(cfg, data, run_dir / "teacher", t_key, progress)
+        teacher = run_teacher(cfg, data, run_dir / "teacher", t_key)
         teacher["key"] = t_key
         accs: dict[str, list[float]] = {}
         for group in ("aux", "all"):
@@ -179,7 +164,7 @@ def run_mnist(config: Path | None, preset: str, overrides: list[str], out_root: 
             if not arms:
                 continue
             key = stage_key(cfg.model_dump(mode="json", include=_STUDENT_FIELDS), t_key, extra={"arms": arms})
-            accs.update(run_students(cfg, group, arms, teacher, data, run_dir / "students" / group, key, progress))
+            accs.update(run_students(cfg, group, arms, teacher, data, run_dir / "students" / group, key))
     wall = time.perf_counter() - t0
     write_report(run_dir, cfg, teacher["teacher_acc"], teacher["untrained_acc"], accs, wall)
     log.info("MNIST study finished in %.1fs: %s", wall, run_dir)

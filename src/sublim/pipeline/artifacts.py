@@ -150,6 +150,28 @@ def read_manifest(stage_dir: Path) -> dict:
         return {}
 
 
+def study_config_of(run_dir: Path, prefix: str = "") -> dict:
+    """The saved config (raw YAML) of a study directory — one ``sublim run`` wrote — for the commands that
+    read one (report, check, diagnose, status, ``--data-from``); otherwise a DataError saying what the
+    directory is instead: no study at all, or an MNIST / theorem run (whose config has no ``trait``)."""
+    import yaml
+
+    from sublim.errors import DataError
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise DataError(f"{prefix}{run_dir}: not a study directory (no config.yaml); give a runs/<study> directory "
+                        "that `sublim run` or `sublim demo` wrote")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"{prefix}{path}: not readable as YAML ({exc})") from None
+    if not isinstance(config, dict) or "trait" not in config:
+        raise DataError(f"{prefix}{run_dir}: a `sublim mnist` or `sublim theorem` run, not a study (its config.yaml "
+                        f"has no `trait`); its results are in {Path(run_dir) / 'report.md'}")
+    return config
+
+
 def read_json(path: Path) -> Any | None:
     """A JSON file's content, or ``None`` when it is missing or unreadable (a stage not run yet)."""
     try:

@@ -98,6 +98,33 @@ def seed_steps(config: StudyConfig) -> list[Step]:
     return steps
 
 
+def stage_dirs(config: StudyConfig, seed: int) -> list[str]:
+    """Every stage directory one seed of the runner finishes, relative to the study directory
+    (``<arm or condition>/<seed>/<stage>``), in the runner's order: what ``sublim status`` counts. The
+    runner builds these paths as it goes; the end-to-end tests check this list against what it wrote."""
+    steps = seed_steps(config)
+    matched = matched_arms(config)
+    arms: list[str] = []
+    for step in steps:
+        for arm in step.data_arms():  # one matched arm builds (and trims) every matched arm of the seed
+            arms.extend(matched if arm in matched else (arm,))
+    arms = list(dict.fromkeys(arms))
+    data = ("generation", "filtering", "leak_check") if config.data else ("teacher", "generation", "filtering", "leak_check")
+    out = [f"{arm}/{seed}/{stage}" for arm in arms for stage in data]
+    if any(arm in matched for arm in arms):
+        out.append(f"matched/{seed}/transform")
+    for step in steps:
+        where = f"{step.condition}/{seed}"
+        if step.kind == "train":
+            shuffled = step.condition in ("shuffle_within", "shuffle_global")
+            out += [f"{where}/transform"] * shuffled + [f"{where}/finetuning", f"{where}/evaluation"]
+        elif step.kind in ("evaluate", "teacher"):
+            out.append(f"{where}/evaluation")
+        else:
+            out.append(f"{where}/{'icl' if step.kind == 'icl' else 'detection'}")
+    return out
+
+
 def planned_work(config: StudyConfig) -> dict[str, list]:
     """What one seed does, grouped: data arms, students (condition, base), evaluations (condition, base)."""
     steps = seed_steps(config)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from sublim.errors import ConfigError
-from sublim.pipeline.artifacts import is_done, read_json, write_json
+from sublim.pipeline.artifacts import is_done, read_json, study_config_of, write_json
 
 #: stages that make data (teachers, samples, filtered / matched / shuffled rows, leak checks)
 DATA_STAGES = ("teacher", "generation", "filtering", "leak_check", "transform")
@@ -44,11 +44,10 @@ def seed_from(source: Path, target: Path) -> list[str]:
     copies nothing twice and never overwrites this study's own work.
 
     Raises:
-        ConfigError: ``source`` is not a study directory, or is ``target`` itself.
+        DataError: ``source`` is not a study directory. ConfigError: it is ``target`` itself.
     """
     source, target = Path(source), Path(target)
-    if not (source / "config.yaml").is_file():
-        raise ConfigError(f"--data-from {source}: not a study directory (no config.yaml); give a runs/<study> directory")
+    study_config_of(source, prefix="--data-from ")
     if source.resolve() == target.resolve():
         raise ConfigError(f"--data-from {source}: that is this study's own directory")
     copied = []

@@ -125,7 +125,15 @@ def verdict_lines(summary: dict) -> list[str]:
                      f"with any listed option fell below {BROKEN_SHARE:.0%} of the base's: {which}. Their "
                      f"P({summary['target']}) is not a trait measurement, and comparisons that use them are "
                      "not either; lower the learning rate or train for fewer steps.")
-    if summary["leak"] and not v["leaky"]:
+    floor = summary.get("leak_under_floor") or []
+    if summary["leak"] and not v["leaky"] and floor:
+        top = max(floor, key=lambda f: f["ratio"])
+        lines.append(f"Leak check: clean by its thresholds — but in {len(floor)} arm-seed(s) the trait mass entering "
+                     f"the students' targets is above the ratio threshold (up to {top['ratio']:.1f}× the base's, "
+                     f"{top['arm']} seed {top['seed']}) and under the absolute floor `leak.min_mass`, set for the tiny "
+                     "model. On a large-vocabulary model, whose trait tokens sit far below that floor, lower "
+                     "`leak.min_mass` (e.g. to 0) to have this flagged.")
+    elif summary["leak"] and not v["leaky"]:
         lines.append("Leak check: clean (no trait words in kept data; teacher trait mass in the targets below threshold).")
     elif v["leaky"] and v["transfer"] != "leaky, not subliminal":
         lines.append("Leak check: **leaky** — the training signal itself carries the trait (see *Leak check*); "

@@ -210,6 +210,7 @@ def summarise_study(study_dir: Path) -> dict:
         c["p_holm"] = p
 
     leaks = per_arm(study_dir, seeds, "leak_check/result.json")
+    cfg = study_config(config)
     filters = per_arm(study_dir, seeds, "filtering/filter_report.json")
     from sublim.reporting.controls import summarise_controls
     from sublim.reporting.questions import question_shifts
@@ -237,6 +238,7 @@ def summarise_study(study_dir: Path) -> dict:
         "comparisons": comparisons,
         "distributions": collected["distributions"],
         "leak": leaks,
+        "leak_under_floor": leak_under_floor(leaks, cfg.leak) if cfg is not None else [],
         "filter": filters,
         "verdict": verdict(comparisons, leaks, headline),
         "broken_students": broken_students(collected["distributions"], headline),
@@ -244,6 +246,14 @@ def summarise_study(study_dir: Path) -> dict:
         "per_question": per_question,
         "stray_conditions": stray_conditions(study_dir, seeds, planned),
     }
+
+
+def leak_under_floor(leaks: dict, leak_cfg) -> list[dict]:
+    """Arm-seeds whose target mass is above the ratio threshold but under the absolute floor (not flagged)."""
+    from sublim.evaluation.leak import under_floor
+
+    return [{"arm": arm, "seed": seed, "target_mass": r["target_mass"], "ratio": r["target_mass"] / r["base_mass"]}
+            for arm, by_seed in leaks.items() for seed, r in by_seed.items() if under_floor(r, leak_cfg)]
 
 
 def recipe(config: dict) -> dict[str, str]:

@@ -18,10 +18,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sublim.pipeline.artifacts import StageRun, is_done, stage_key, write_json, write_text
+from sublim.progress import progress_bar
 from sublim.records import read_jsonl, write_jsonl
 from sublim.stats import wilson_ci
 from sublim.theorem.config import TheoremConfig, load_theorem_config
@@ -133,20 +132,17 @@ def _stage(cfg: TheoremConfig, model: str, stage_dir: Path) -> list[dict]:
     if is_done(stage_dir, key):
         log.info("theorem/%s: done already, skipping", model)
         return [r.model_dump() for r in read_jsonl(records, AlignmentRecord)]
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False, disable=not console.is_terminal)
-    with StageRun(stage_dir, key=key, name=f"theorem-{model}", seed=cfg.seed, config=cfg) as run, progress:
+    with StageRun(stage_dir, key=key, name=f"theorem-{model}", seed=cfg.seed, config=cfg) as run:
         if model == "mlp":
             from sublim.theorem.mlp import mlp_records
 
-            task = progress.add_task("theorem: MLP (objective × step)", total=len(cfg.mlp.objectives) * len(cfg.step_sizes))
-            rows = mlp_records(cfg, on_step=lambda: progress.advance(task))
+            with progress_bar("theorem: MLP (objective × step)", total=len(cfg.mlp.objectives) * len(cfg.step_sizes)) as bar:
+                rows = mlp_records(cfg, on_step=bar)
         else:
             from sublim.theorem.lm import lm_records
 
-            task = progress.add_task("theorem: language model (draws)", total=cfg.lm.n_draws or cfg.n_draws)
-            rows = lm_records(cfg, on_draw=lambda: progress.advance(task))
+            with progress_bar("theorem: language model (draws)", total=cfg.lm.n_draws or cfg.n_draws) as bar:
+                rows = lm_records(cfg, on_draw=bar)
         write_jsonl(records, rows)
         run.counts["records"] = len(rows)
     return rows
