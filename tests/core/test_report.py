@@ -181,6 +181,7 @@ def test_a_trait_mass_under_the_absolute_leak_floor_is_named_not_called_clean(tm
     assert under_floor(result, LeakConfig()) and not under_floor(result, LeakConfig(min_mass=0))
     assert not under_floor({"target_mass": 0.0, "base_mass": 1e-6}, LeakConfig())
     assert not under_floor({"target_mass": float("nan"), "base_mass": 1e-6}, LeakConfig())
+    assert not under_floor({"target_mass": 5e-5, "base_mass": 0.0}, LeakConfig())  # no ratio to speak of
 
 
 def _icl_row(n: int, treat: float, ctrl: float) -> dict:

@@ -58,7 +58,7 @@ def under_floor(result: dict, leak) -> bool:
     1e-3 at number positions); a large-vocabulary model's sit near 1e-6, where a teacher at many times the
     base's mass would pass under it — the report says so, rather than calling that arm clean without comment."""
     mass, base = result.get("target_mass"), result.get("base_mass")
-    if mass is None or base is None or mass != mass or base != base:
+    if mass is None or base is None or mass != mass or base != base or base <= 0:
         return False
     return bool(mass > leak.mass_ratio * base and mass <= leak.min_mass)
 
