@@ -126,13 +126,11 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
         console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
-    if (out / study.name).is_dir():
-        from sublim.pipeline.status import study_status
+    from sublim.pipeline.status import finished_before
 
-        found = study_status(out / study.name, study)
-        if found.done:
-            console.print(f"resuming: {found.done} of {found.planned} planned stages found finished (each is "
-                          "reused where its settings match this config, redone where not)")
+    if found := finished_before(out / study.name, study):
+        console.print(f"resuming: {found.done} of {found.planned} planned stages found finished (each is "
+                      "reused where its settings match this config, redone where not)")
     return run_study(study, out)
 
 
@@ -303,14 +301,12 @@ def estimate_cmd(
         study = load_config(config, overrides or [])
         est = estimate_study(study, device=device)
         console.print(render_estimate(est), markup=False, highlight=False, soft_wrap=True)
-        if (out / study.name).is_dir():
-            from sublim.pipeline.status import study_status, time_left_line
+        from sublim.pipeline.status import finished_before, time_left_line
 
-            found = study_status(out / study.name, study)
-            if found.done:
-                console.print(f"{out / study.name} already holds {found.done} of these {found.planned} stages "
-                              f"finished (the estimate above counts them all; a resume skips each whose settings "
-                              f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
+        if found := finished_before(out / study.name, study):
+            console.print(f"{out / study.name} already holds {found.done} of these {found.planned} stages "
+                          f"finished (the estimate above counts them all; a resume skips each whose settings "
+                          f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
         return est.usd
 
     usd = _guard(go)

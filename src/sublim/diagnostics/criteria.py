@@ -29,19 +29,13 @@ import json
 from pathlib import Path
 
 from sublim.errors import DataError
-from sublim.pipeline.artifacts import read_json
+from sublim.pipeline.artifacts import read_json, study_config_of
 from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
 from sublim.stats import half_gain_bound, mean_ci, paired_test
 
 #: config keys that say how a study was run, not what it measured: runs that differ only in these are
 #: replicates of one recipe and may be pooled
 RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "threads", "pricing")
-
-
-def _study_config(study_dir: Path) -> dict:
-    from sublim.pipeline.artifacts import study_config_of
-
-    return study_config_of(study_dir)
 
 
 def _first_difference(a, b, path: str = "") -> str | None:
@@ -100,7 +94,7 @@ def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: in
     """Check criteria 1–5 for ``split`` on one study directory, or on several runs of one recipe pooled
     over their seeds (``check_poolable`` guards the pooling); returns numbers and a pass/fail per check."""
     dirs = [Path(study_dirs)] if isinstance(study_dirs, (str, Path)) else [Path(d) for d in study_dirs]
-    configs = [_study_config(d) for d in dirs]
+    configs = [study_config_of(d) for d in dirs]
     if len(dirs) > 1:
         check_poolable(dirs, configs)
     config, target = configs[0], configs[0]["trait"]["target"]

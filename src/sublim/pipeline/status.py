@@ -164,6 +164,15 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
     )
 
 
+def finished_before(run_dir: Path, config: StudyConfig) -> StudyStatus | None:
+    """The status of ``run_dir`` against ``config`` when it already holds finished stages of its plan (what
+    ``sublim run`` and ``sublim estimate`` report before a resume), else ``None``."""
+    if not Path(run_dir).is_dir():
+        return None
+    status = study_status(run_dir, config)
+    return status if status.done else None
+
+
 def _wall_time(manifest: Path) -> float | None:
     try:
         value = json.loads(manifest.read_text()).get("wall_time_s")
