@@ -124,6 +124,10 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
         from sublim.pipeline.estimate import estimate_study, render_estimate
 
         console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
+        if data_from is not None:
+            from sublim.pipeline.reuse import reuse_from
+
+            console.print(reuse_from(StudyRunner(study, out), data_from), markup=False, highlight=False, soft_wrap=True)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
     from sublim.pipeline.status import finished_before
@@ -282,6 +286,10 @@ def estimate_cmd(
     device: Annotated[str, typer.Option(help="Where local models run, for the hours: auto, gpu or cpu.")] = "auto",
     out: Annotated[Path, typer.Option(help="Runs root: when OUT/<study> already holds finished stages, say how "
                                       "many a resume would skip and the time its own stage times leave.")] = Path("runs"),
+    data_from: Annotated[Path | None, typer.Option(
+        "--data-from", help="The study directory `sublim run --data-from` would start from: say how many of the "
+        "planned teachers and samples it holds with matching settings (reused, with the time they took there) "
+        "and how many under other settings (made again).")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Print what a study will cost before anything runs: samples, tokens, training tokens, $ and hours.
@@ -307,6 +315,11 @@ def estimate_cmd(
             console.print(f"{out / study.name} already holds {found.done} of these {found.planned} stages "
                           f"finished (the estimate above counts them all; a resume skips each whose settings "
                           f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
+        if data_from is not None:
+            from sublim.pipeline.reuse import reuse_from
+            from sublim.pipeline.runner import StudyRunner
+
+            console.print(reuse_from(StudyRunner(study, out), data_from), markup=False, highlight=False, soft_wrap=True)
         return est.usd
 
     usd = _guard(go)

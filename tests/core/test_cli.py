@@ -151,6 +151,15 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     assert result.exit_code == 0, result.output
     assert f"already holds {2 * n} of these {5 * n} stages finished" in result.output
 
+    # what `--data-from` this directory would give, before anything is copied: its stages were made by hand
+    # with no stage keys, so none matches this config and each would be made again
+    for args in (["estimate", str(study / "config.yaml")], ["run", str(study / "config.yaml"), "--dry-run"]):
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / "other"), "--data-from", str(study)],
+                               env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert "would reuse none of the 20 teacher and sampling stages" in result.output, result.output
+        assert "8 more that it holds under other settings" in result.output  # seeds 0 and 1
+
 
 def test_commands_that_read_a_study_name_an_mnist_run_for_what_it_is(tmp_path):
     """report, check, status, diagnose and --data-from on an MNIST or theorem run directory: one line saying

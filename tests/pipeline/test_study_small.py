@@ -328,7 +328,7 @@ def test_ctrl_c_stops_a_multi_seed_study_without_starting_the_waiting_seeds(mini
 def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp_path):
     """The paired design (tiny-organism.md §30, P26): a second study reuses the first one's teachers and rows
     by stage key, copies none of its students, and no longer needs the first once it has started."""
-    from sublim.pipeline.reuse import not_reused, seed_from
+    from sublim.pipeline.reuse import not_reused, reuse_from, seed_from
     from sublim.pipeline.runner import StudyRunner
 
     teacher = ("teacher: {kind: finetuned, n_trait_rows: 64, finetune: {method: sft, params: lora, "
@@ -336,6 +336,12 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     text = (study_yaml(*mini_bases, name="first", method="distill").replace("teacher: {kind: prompt}", teacher)
             + "conditions: [base, control, treatment]\nseeds: [0]\n")
     first = run_study(load_config_text(text), tmp_path / "a")
+    # `sublim estimate --data-from` says what a copy would give before anything is copied
+    said = reuse_from(StudyRunner(load_config_text(text.replace("name: first", "name: second")), tmp_path / "b"), first)
+    assert "would reuse 4 of the 4 teacher and sampling stages" in said and "made again" not in said
+    said = reuse_from(StudyRunner(load_config_text(text.replace("name: first", "name: second") + "threads: 2\n"),
+                                  tmp_path / "b"), first)
+    assert "would reuse none of the 4" in said and "4 more that it holds under other settings" in said
 
     second_dir = tmp_path / "b" / "second"
     copied = seed_from(first, second_dir)

@@ -70,19 +70,52 @@ def seed_from(source: Path, target: Path) -> list[str]:
     return copied
 
 
-def not_reused(runner, copied: list[str]) -> list[str]:
-    """The copied teacher and sampling stages this study will *not* reuse (their keys differ from what its
-    config asks for): said before anything runs, since each one means a teacher trained and its rows
-    sampled again — other rows than the source's, and hours on a CPU."""
+def split_reuse(runner, root: Path, rels: list[str]) -> tuple[list[str], list[str]]:
+    """Of the teacher and sampling stages among ``rels`` (stage directories relative to the study directory
+    ``root``, for this study's seeds), those this study reuses and those whose keys differ from what its
+    config asks for, so it makes them again. Other stages in ``rels`` are left out of both lists."""
+    reused: list[str] = []
     stale: list[str] = []
     if runner.config.data is not None:  # audit mode: rows come from files, no teacher or sampling stage
-        return stale
-    for rel in copied:
+        return reused, stale
+    for rel in rels:
         arm, seed, stage = rel.split("/")
         if stage not in ("teacher", "generation") or not seed.lstrip("-").isdigit() or int(seed) not in runner.config.seeds:
             continue
         t_key = runner.teacher_key(runner.arm_target(arm), int(seed))
         want = t_key if stage == "teacher" else runner.generation_key(t_key, int(seed))
-        if not is_done(runner.dir / rel, want):
-            stale.append(rel)
-    return stale
+        (reused if is_done(Path(root) / rel, want) else stale).append(rel)
+    return reused, stale
+
+
+def not_reused(runner, copied: list[str]) -> list[str]:
+    """The copied teacher and sampling stages this study will *not* reuse (their keys differ from what its
+    config asks for): said before anything runs, since each one means a teacher trained and its rows
+    sampled again — other rows than the source's, and hours on a CPU."""
+    return split_reuse(runner, runner.dir, copied)[1]
+
+
+def reuse_from(runner, source: Path) -> str:
+    """What ``--data-from source`` would give this study, said before anything is copied (``sublim estimate``,
+    ``sublim run --dry-run``): how many of its planned teacher and sampling stages the source holds with
+    matching keys, the time they took there, and how many it holds under other settings."""
+    from sublim.pipeline.plan import stage_dirs
+    from sublim.pipeline.status import duration, stage_wall_time
+
+    source = Path(source)
+    study_config_of(source, prefix="--data-from ")
+    planned = [rel for seed in runner.config.seeds for rel in stage_dirs(runner.config, seed)
+               if rel.rsplit("/", 1)[-1] in ("teacher", "generation")]
+    if not planned:
+        return f"--data-from {source}: this study makes no teachers or samples (its rows come from `data:` files)"
+    reused, stale = split_reuse(runner, source, [rel for rel in planned if (source / rel / "DONE").exists()])
+    took = sum(stage_wall_time(source / rel / "manifest.json") or 0.0 for rel in reused)
+    line = f"--data-from {source}: would reuse "
+    line += (f"{len(reused)} of the {len(planned)} teacher and sampling stages this study plans (they took "
+             f"{duration(took)} there; the estimate above counts them all)" if reused
+             else f"none of the {len(planned)} teacher and sampling stages this study plans")
+    if stale:
+        line += (f"; {len(stale)} more that it holds under other settings (teacher, trait, generation or threads) "
+                 f"would be made again, with other rows than {source}'s: {', '.join(stale[:4])}"
+                 + (" …" if len(stale) > 4 else ""))
+    return line

@@ -136,7 +136,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
                 k.done += 1
                 done_here += 1
                 newest_done = max(newest_done, (stage / "DONE").stat().st_mtime)
-                wall = _wall_time(stage / "manifest.json")
+                wall = stage_wall_time(stage / "manifest.json")
                 if wall is not None:
                     k.seconds += wall
                     k.timed += 1
@@ -173,7 +173,8 @@ def finished_before(run_dir: Path, config: StudyConfig) -> StudyStatus | None:
     return status if status.done else None
 
 
-def _wall_time(manifest: Path) -> float | None:
+def stage_wall_time(manifest: Path) -> float | None:
+    """The wall time a finished stage recorded in its manifest, or ``None`` where it recorded none."""
     try:
         value = json.loads(manifest.read_text()).get("wall_time_s")
     except (OSError, ValueError):
@@ -192,7 +193,8 @@ def resume_command(run_dir: Path) -> str:
     return f"sublim run {run_dir / 'config.yaml'}{out}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: ``42 s``, ``3 min 05 s``, hours above an hour."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -204,7 +206,7 @@ def _duration(seconds: float) -> str:
 def time_left_line(s: StudyStatus) -> str:
     """``N stages, about T of work left (…)`` from the study's own stage times."""
     left, untimed = s.seconds_left()
-    guess = f"about {_duration(left)} of work left" if left or not untimed else "time left unknown"
+    guess = f"about {duration(left)} of work left" if left or not untimed else "time left unknown"
     return (f"{s.planned - s.done} stages, {guess}"
             + (f" (plus {', '.join(untimed)}: none finished yet to time them by)" if untimed else "")
             + " — from this study's own stage times; rough")
@@ -217,12 +219,12 @@ def render_status(status: StudyStatus) -> str:
              f"{len(s.seeds)} seed(s) on {min(s.workers, len(s.seeds))} worker(s)"]
     lines.append(f"  {'stage':<12}{'finished':>10}{'time spent':>16}{'each (mean)':>14}")
     for kind, k in s.kinds.items():
-        mean = _duration(k.mean_s) if k.mean_s is not None else "–"
-        lines.append(f"  {kind:<12}{f'{k.done}/{k.planned}':>10}{_duration(k.seconds):>16}{mean:>14}")
+        mean = duration(k.mean_s) if k.mean_s is not None else "–"
+        lines.append(f"  {kind:<12}{f'{k.done}/{k.planned}':>10}{duration(k.seconds):>16}{mean:>14}")
     lines.append("  per seed: " + ", ".join(f"{seed} {d}/{p}" for seed, (d, p) in s.per_seed.items()))
     if s.last_write is not None:
         when = datetime.fromtimestamp(s.last_write, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        ago = _duration(max(0.0, s.now - s.last_write))
+        ago = duration(max(0.0, s.now - s.last_write))
         lines.append(f"  last write: {when} ({ago} ago)"
                      + (" — probably running" if s.active and not s.complete else ""))
     if s.started:
