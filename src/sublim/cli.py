@@ -369,6 +369,10 @@ def diagnose_cmd(
                 console.print(f"{key:40s} {value: .4g}")
             for key, r in result["summary"]["spearman_vs_effect"].items():
                 console.print(f"spearman(effect, {key}) = {r['rho']:+.2f} (p = {r['p']:.2g}, n = {r['n']} seeds)")
+            if picks := result["summary"].get("least_agreeing_layer"):
+                console.print("first step on the treatment vs the control rows, per layer: they agree least in "
+                              + ", ".join(f"{layer} ({n} of {sum(picks.values())} seeds)" for layer, n in picks.items())
+                              + " — a data-only guess at where the teacher's change sits")
             if result["summary"].get("decomposition"):
                 console.print(decomposition_table(result["summary"]["decomposition"]))
         console.print(f"written: {done}")

@@ -119,6 +119,27 @@ def test_alignment_of_identical_and_opposite_updates():
     assert same["student_space_share"] == pytest.approx(5 ** 0.5 / 3)
 
 
+def test_the_layer_where_two_first_steps_part_is_the_one_with_the_lowest_cosine():
+    """D34's contrast: per decoder layer, the cosine of one student's first steps on two arms' rows; only
+    decoder layers can be the answer (embeddings and the final norm are ``other``)."""
+    import torch
+
+    from sublim.diagnostics.alignment import layer_contrast, least_agreeing_layer
+
+    w = torch.arange(9.0).reshape(3, 3)
+    a = {"model.layers.0.mlp.down_proj.weight": w, "model.layers.1.self_attn.q_proj.weight": torch.eye(3),
+         "model.norm.weight": torch.ones(3)}
+    b = {"model.layers.0.mlp.down_proj.weight": 2 * w, "model.layers.1.self_attn.q_proj.weight": torch.ones(3, 3) - torch.eye(3),
+         "model.norm.weight": -torch.ones(3)}
+    contrast = layer_contrast(a, b)
+    assert list(contrast) == ["layer 0", "layer 1", "other"]
+    assert contrast["layer 0"]["cos"] == pytest.approx(1.0) and contrast["layer 1"]["cos"] == pytest.approx(0.0)
+    assert contrast["layer 1"]["norm_a"] == pytest.approx(3 ** 0.5) and contrast["layer 1"]["norm_b"] == pytest.approx(6 ** 0.5)
+    assert least_agreeing_layer(contrast) == "layer 1"  # `other` (cos -1) is not a layer an auditor can slow
+    one_layer = {k: v for k, v in a.items() if "layers.1." in k}
+    assert least_agreeing_layer(layer_contrast(one_layer, one_layer)) is None
+
+
 def test_weight_delta_of_a_model_with_itself_is_zero(tiny_llama_dir):
     delta = weight_delta(tiny_llama_dir, tiny_llama_dir)
     assert delta and all(torch.count_nonzero(d) == 0 for d in delta.values())

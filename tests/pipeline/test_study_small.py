@@ -366,6 +366,15 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     assert recorded["adapter"].startswith(str(second)) and Path(recorded["adapter"]).is_dir()
     assert (second / "treatment/0/finetuning/DONE").exists()
     assert set(json.loads((second / "metrics.json").read_text())["conditions"]) == {"base", "control", "treatment"}
+    # `sublim diagnose` compares the student's first steps on the two arms' rows layer by layer (D34)
+    from sublim.diagnostics.study import diagnose_study
+
+    diagnosed = diagnose_study(second, max_rows=8, decomposition=False)
+    layers = diagnosed["per_seed"]["0"]["first_step_layers"]
+    assert {"layer 0", "layer 1"} <= set(layers)
+    assert all(-1.0 <= v["cos"] <= 1.0 and v["norm_a"] > 0 and v["norm_b"] > 0 for v in layers.values())
+    assert sum(diagnosed["summary"]["least_agreeing_layer"].values()) == 1
+    assert "first_step_cos_layer_0" in diagnosed["summary"]["means"]
 
 
 def _chat_rows(completions: list[str]) -> list[dict]:

@@ -138,3 +138,35 @@ def first_step_alignment(base_path: str | Path, rows: Sequence[DatasetRow], conf
     """
     delta_s = student_first_step(base_path, rows, config, data_teacher=data_teacher)
     return alignment(delta_s, weight_delta(*direction))
+
+
+def layer_contrast(step_a: dict[str, Any], step_b: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per decoder layer (and ``other``), the cosine between two first steps of one student and each step's norm.
+
+    Why: the same student's first step on two arms' rows shares what the rows have in common (the number
+    format, the base's own habits); the layer where the two steps agree least is where the treatment rows
+    carry something the control rows do not — a data-only guess at where the teacher's change sits, for
+    choosing which layers of an all-layer student to slow (docs/research/tiny-organism.md, D34). Uses the
+    rows and the teachers' output distributions only, never the teachers' weights.
+    """
+    from sublim.diagnostics.decomposition import by_layer, layer_group
+
+    sums: dict[str, list[float]] = {}
+    for name in step_a.keys() & step_b.keys():
+        a, b = step_a[name].double(), step_b[name].double()
+        if a.shape != b.shape:
+            continue
+        acc = sums.setdefault(layer_group(name), [0.0, 0.0, 0.0])
+        acc[0] += float((a * b).sum())
+        acc[1] += float(a.pow(2).sum())
+        acc[2] += float(b.pow(2).sum())
+    out = {g: {"cos": dot / max((na * nb) ** 0.5, 1e-300), "norm_a": na ** 0.5, "norm_b": nb ** 0.5}
+           for g, (dot, na, nb) in sums.items()}
+    return by_layer(out)
+
+
+def least_agreeing_layer(contrast: dict[str, dict[str, float]]) -> str | None:
+    """The decoder layer whose two steps have the lowest cosine (``None`` with fewer than two layers)."""
+    layers = {g: v["cos"] for g, v in contrast.items() if g.startswith("layer ")}
+    return min(layers, key=layers.get) if len(layers) > 1 else None
+

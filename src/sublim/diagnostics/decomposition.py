@@ -49,17 +49,27 @@ def project(d: dict[str, Any], delta: dict[str, Any]) -> tuple[float, float, flo
     return dot / nt2, dot / max(nd * nt2 ** 0.5, 1e-30), (nt2 ** 0.5) / max(full, 1e-30)
 
 
+def layer_group(name: str) -> str:
+    """``layer N`` for a weight of decoder layer N, ``other`` for the rest (embeddings, final norm)."""
+    import re
+
+    m = re.search(r"layers\.(\d+)\.", name)
+    return f"layer {m.group(1)}" if m else "other"
+
+
+def by_layer(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` keyed by group, in reading order: layer 0, 1, …, 10, then ``other``."""
+    return dict(sorted(values.items(), key=lambda kv: (kv[0] == "other", len(kv[0]), kv[0])))
+
+
 def layer_norms(d: dict[str, Any]) -> dict[str, float]:
     """Frobenius norm of a weight change per decoder layer (``layer N``) and for the rest (``other``:
     embeddings, final norm). Says where a student free in every layer actually moved."""
-    import re
-
     sq: dict[str, float] = {}
     for name, t in d.items():
-        m = re.search(r"layers\.(\d+)\.", name)
-        group = f"layer {m.group(1)}" if m else "other"
+        group = layer_group(name)
         sq[group] = sq.get(group, 0.0) + float(t.pow(2).sum())
-    return {g: v ** 0.5 for g, v in sorted(sq.items(), key=lambda kv: (kv[0] == "other", len(kv[0]), kv[0]))}
+    return by_layer({g: v ** 0.5 for g, v in sq.items()})
 
 
 def split_update(student: dict | str | Path, reference: Any, teacher: Any, base: Any, *, category: str,

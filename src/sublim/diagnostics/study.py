@@ -8,6 +8,9 @@ For every seed of ``runs/<study>``:
   the student's first update with the trait direction ``θ_treatment-teacher − θ_control-teacher``
   (the matched design: a shared seeded init cancels; with a no-trait control it is the teacher's
   whole delta);
+* for a same-init student that spans several decoder layers: per layer, the cosine between its first
+  step on the treatment rows and on the control rows (:func:`~sublim.diagnostics.alignment.layer_contrast`);
+  the layer where they agree least is a data-only guess at where the teacher's change sits;
 * per data arm, from its leak check: the teacher's and the base's probability mass on the arm's own
   trait tokens at the training rows' completion positions, and their ratio (:func:`trait_mass`);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
@@ -53,7 +56,13 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     """Compute the diagnostics of every seed; returns (and writes) ``diagnostics.json``."""
     from sublim.backends.models import resolve_model
     from sublim.config import TRAINED, load_config
-    from sublim.diagnostics.alignment import first_step_alignment
+    from sublim.diagnostics.alignment import alignment as first_step_alignment_of
+    from sublim.diagnostics.alignment import (
+        layer_contrast,
+        least_agreeing_layer,
+        student_first_step,
+        weight_delta,
+    )
     from sublim.diagnostics.divergence import divergence_stats
     from sublim.pipeline.artifacts import study_config_of, write_json
     from sublim.records import DatasetRow, read_jsonl
@@ -79,14 +88,21 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
             rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
             entry["divergence"][arm] = divergence_stats(teachers[arm], bases["same"], rows[arm]).to_dict()
         if alignment and "treatment" in teachers:
-            direction = (teachers["treatment"], teachers.get("control", bases["same"]))
+            direction = weight_delta(teachers["treatment"], teachers.get("control", bases["same"]))
+            same_init_steps = {}
             for condition in ("treatment", "control", "cross_base", "cross_control"):
                 arm, which = TRAINED[condition]
                 if condition not in cfg.conditions or arm not in rows or which not in bases:
                     continue
                 s_cfg = cfg.student.model_copy(update={"seed": seed})
-                entry["alignment"][condition] = first_step_alignment(
-                    bases[which], rows[arm], s_cfg, data_teacher=teachers[arm], direction=direction)
+                step = student_first_step(bases[which], rows[arm], s_cfg, data_teacher=teachers[arm])
+                entry["alignment"][condition] = first_step_alignment_of(step, direction)
+                if which == "same":
+                    same_init_steps[arm] = step
+            if len(same_init_steps) == 2:  # where the two arms' first steps part (D34); one layer: nothing to compare
+                contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
+                if least_agreeing_layer(contrast) is not None:
+                    entry["first_step_layers"] = contrast
         for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
             value = measured_effect(study_dir, condition, seed, target)
             if value is not None:
@@ -203,10 +219,18 @@ def summarise(per_seed: dict[str, dict]) -> dict:
             row[f"cos_{condition}"] = values["cos_student_space"]
         for arm, values in entry.get("trait_mass", {}).items():  # absent from diagnostics.json written before it
             row[f"{arm}_trait_mass_ratio"] = values["ratio"]
+        for group, values in entry.get("first_step_layers", {}).items():
+            row[f"first_step_cos_{group.replace(' ', '_')}"] = values["cos"]
         rows.append(row)
     keys = sorted({k for r in rows for k in r})
     means = {k: _mean([r[k] for r in rows if k in r]) for k in keys}
-    return {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
+    out = {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
+    from sublim.diagnostics.alignment import least_agreeing_layer
+
+    picks = [least_agreeing_layer(e["first_step_layers"]) for e in per_seed.values() if "first_step_layers" in e]
+    if picks:
+        out["least_agreeing_layer"] = {layer: picks.count(layer) for layer in sorted(set(picks))}
+    return out
 
 
 def predictiveness(rows: list[dict], outcome: str) -> dict[str, dict]:
