@@ -161,3 +161,19 @@ def config_hash(obj: BaseModel | dict | list | str, *, exclude: set[str] | None 
     data = obj.model_dump(mode="json", exclude=exclude) if isinstance(obj, BaseModel) else obj
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def setting_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """The dotted paths of every setting where two plain configs (dicts from YAML) differ, in key order."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [where for key in sorted(set(a) | set(b), key=str)
+                for where in setting_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if a == b else [path]
+
+
+def setting(config: Any, path: str) -> Any:
+    """The value at a dotted path of a plain config (``None`` where the path is absent)."""
+    for key in path.split("."):
+        config = config.get(key) if isinstance(config, dict) else None
+    return config
+

@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_help_lists_every_stage_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check", "status"):
+    for command in ("demo", "run", "report", "build-base", "mnist", "theorem", "estimate", "diagnose", "check", "status", "compare"):
         assert command in result.output
 
 

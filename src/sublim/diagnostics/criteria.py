@@ -32,26 +32,11 @@ from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json, study_config_of
 from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
 from sublim.stats import half_gain_bound, mean_ci, paired_test
+from sublim.yamlconfig import setting, setting_differences
 
 #: config keys that say how a study was run, not what it measured: runs that differ only in these are
 #: replicates of one recipe and may be pooled
 RUNTIME_KEYS = ("name", "description", "seeds", "conditions", "workers", "threads", "pricing")
-
-
-def _first_difference(a, b, path: str = "") -> str | None:
-    """The dotted path of the first setting where two configs differ, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if (where := _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))) is not None:
-                return where
-        return None
-    return None if a == b else path
-
-
-def _setting(config: dict, path: str):
-    for key in path.split("."):
-        config = (config or {}).get(key) if isinstance(config, dict) else None
-    return config
 
 
 def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
@@ -72,9 +57,10 @@ def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
     weights = {key: (r, first) for key, r in weights_by_spec(read_bases(first)).items()}
     for study_dir, config in zip(study_dirs[1:], configs[1:], strict=True):
         other = {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
-        if (where := _first_difference(recipe, other)) is not None:
+        if differ := setting_differences(recipe, other):
+            where = differ[0]
             raise DataError(f"cannot pool {first} and {study_dir}: they differ in '{where}' "
-                            f"({_setting(recipe, where)!r} vs {_setting(other, where)!r}); only runs of one recipe "
+                            f"({setting(recipe, where)!r} vs {setting(other, where)!r}); only runs of one recipe "
                             f"(differing in {', '.join(RUNTIME_KEYS)}) are replicates")
         for seed in config["seeds"]:
             if int(seed) in seen_seeds:
