@@ -372,7 +372,8 @@ def diagnose_cmd(
             if picks := result["summary"].get("least_agreeing_layer"):
                 console.print("first step on the treatment vs the control rows, per layer: they agree least in "
                               + ", ".join(f"{layer} ({n} of {sum(picks.values())} seeds)" for layer, n in picks.items())
-                              + " — a data-only guess at where the teacher's change sits")
+                              + " (on the tiny organisms this did not locate the teacher's layer: "
+                              "docs/research/tiny-organism.md, D34)")
             if result["summary"].get("decomposition"):
                 console.print(decomposition_table(result["summary"]["decomposition"]))
         console.print(f"written: {done}")

@@ -143,11 +143,12 @@ def first_step_alignment(base_path: str | Path, rows: Sequence[DatasetRow], conf
 def layer_contrast(step_a: dict[str, Any], step_b: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per decoder layer (and ``other``), the cosine between two first steps of one student and each step's norm.
 
-    Why: the same student's first step on two arms' rows shares what the rows have in common (the number
-    format, the base's own habits); the layer where the two steps agree least is where the treatment rows
-    carry something the control rows do not — a data-only guess at where the teacher's change sits, for
-    choosing which layers of an all-layer student to slow (docs/research/tiny-organism.md, D34). Uses the
-    rows and the teachers' output distributions only, never the teachers' weights.
+    Why: it was meant as a data-only guess at where the teacher's change sits (the layer where the two arms'
+    steps agree least), for choosing which layer of an all-layer student to slow without the teacher's
+    weights. Measured on the tiny organisms (docs/research/tiny-organism.md, D34) it does **not** locate the
+    teacher's layer: at the base every step is driven by where each teacher departs from the base, so the
+    two arms' steps share little in any layer (cosines from −0.4 to +0.8) and the lowest one picks a layer
+    at about chance. Kept as a reported number, not as a rule.
     """
     from sublim.diagnostics.decomposition import by_layer, layer_group
 

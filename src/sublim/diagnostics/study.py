@@ -9,8 +9,9 @@ For every seed of ``runs/<study>``:
   (the matched design: a shared seeded init cancels; with a no-trait control it is the teacher's
   whole delta);
 * for a same-init student that spans several decoder layers: per layer, the cosine between its first
-  step on the treatment rows and on the control rows (:func:`~sublim.diagnostics.alignment.layer_contrast`);
-  the layer where they agree least is a data-only guess at where the teacher's change sits;
+  step on the treatment rows and on the control rows (:func:`~sublim.diagnostics.alignment.layer_contrast`)
+  and the layer where they agree least — reported, not a rule: on the tiny organisms it did not locate the
+  teacher's layer (tiny-organism.md, D34);
 * per data arm, from its leak check: the teacher's and the base's probability mass on the arm's own
   trait tokens at the training rows' completion positions, and their ratio (:func:`trait_mass`);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
