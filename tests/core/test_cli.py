@@ -122,6 +122,9 @@ def test_status_counts_finished_stages_names_the_unfinished_and_extrapolates_the
     left = n * 10 - 10  # every kind timed by seed 0 (10 s each), one worker; the running stage has had its 10 s
     assert f"left: {n} stages, about {left // 60} min {left % 60:02d} s of work left" in result.output
     assert "report: not written yet" in result.output
+    # stages made by hand carry no stage key: the finished teachers and samples are named as made under
+    # other settings (a resume would make them again)
+    assert "finished teacher/sampling stage(s) were made under other settings" in result.output
 
     for rel in second:
         finish(rel, 10.0)

@@ -336,6 +336,11 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     text = (study_yaml(*mini_bases, name="first", method="distill").replace("teacher: {kind: prompt}", teacher)
             + "conditions: [base, control, treatment]\nseeds: [0]\n")
     first = run_study(load_config_text(text), tmp_path / "a")
+    # `sublim status` checks the finished teachers' and samples' keys against the config it is given
+    from sublim.pipeline.status import study_status
+
+    assert study_status(first).stale == []
+    assert {"treatment/0/teacher", "control/0/generation"} <= set(study_status(first, load_config_text(text + "threads: 2\n")).stale)
     # `sublim estimate --data-from` says what a copy would give before anything is copied
     said = reuse_from(StudyRunner(load_config_text(text.replace("name: first", "name: second")), tmp_path / "b"), first)
     assert "would reuse 4 of the 4 teacher and sampling stages" in said and "made again" not in said

@@ -4,8 +4,10 @@ roughly how long the rest will take — read from the run directory alone (nothi
 A CPU study runs for an hour or more, often in the background or on a machine that may stop; this answers
 "is it still going, and when will it end?" and "is this directory complete?" without reading logs. The
 planned stages are :func:`sublim.pipeline.plan.stage_dirs` of the study's own ``config.yaml``; a stage
-counts as finished when its ``DONE`` marker exists (``sublim run`` also checks each stage's key when it
-resumes and redoes one made under other settings, which a marker alone cannot tell). The time left
+counts as finished when its ``DONE`` marker exists; finished teachers and samples made under other
+settings than the config's (their stage keys differ, e.g. after ``--set`` on a resume) are named, since
+``sublim run`` makes them and everything after them again (the keys of later stages depend on the rows
+and are checked only by the run itself). The time left
 extrapolates this study's own stage times, per kind of stage, over the seed workers.
 
 Example:
@@ -59,6 +61,7 @@ class StudyStatus:
     last_write: float | None  # newest modification time under the run directory (epoch seconds)
     report: str  # "current", "older than some finished stages" or "not written"
     unplanned_done: int = 0  # finished stages this config does not plan (left by an earlier config)
+    stale: list[str] = field(default_factory=list)  # finished teachers/samples made under other settings
     now: float = field(default_factory=time.time)
 
     @property
@@ -148,6 +151,11 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
                 started_at[rel] = (marker if marker.is_file() else stage).stat().st_mtime
         per_seed[seed] = (done_here, len(dirs))
     unplanned = sum(1 for p in run_dir.glob("*/*/*/DONE") if p.parent.relative_to(run_dir).as_posix() not in planned_all)
+    from sublim.pipeline.reuse import split_reuse
+    from sublim.pipeline.runner import StudyRunner
+
+    finished = [rel for rel in sorted(planned_all) if (run_dir / rel / "DONE").is_file()]
+    stale = split_reuse(StudyRunner(config, run_dir.parent), run_dir, finished)[1]
     report = run_dir / "report.md"
     if not report.is_file():
         report_state = "not written"
@@ -160,7 +168,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
         workers=seed_processes(config.workers, len(config.seeds), runs_on_local_gpu(config)),
         kinds={kind: k for kind, k in kinds.items() if k.planned}, per_seed=per_seed, left_by_seed=left_by_seed,
         started=started, started_at=started_at,
-        last_write=_newest_write(run_dir), report=report_state, unplanned_done=unplanned,
+        last_write=_newest_write(run_dir), report=report_state, unplanned_done=unplanned, stale=stale,
     )
 
 
@@ -239,6 +247,11 @@ def render_status(status: StudyStatus) -> str:
             lines.append(f"  not running? resume with `{resume_command(s.run_dir)}` (finished stages are kept)")
     if s.unplanned_done:
         lines.append(f"  {s.unplanned_done} finished stage(s) not in this config's plan (left by earlier settings; ignored)")
+    if s.stale:
+        shown = ", ".join(s.stale[:4]) + (f" and {len(s.stale) - 4} more" if len(s.stale) > 4 else "")
+        lines.append(f"  {len(s.stale)} finished teacher/sampling stage(s) were made under other settings (teacher, "
+                     f"trait, generation or threads): a resume makes them, and every stage after them, again — so "
+                     f"more is left than counted above: {shown}")
     report = {"current": f"report: {s.run_dir / 'report.md'} (current)",
               "not written": "report: not written yet" + (f" — `sublim report {s.run_dir}`" if s.complete else ""),
               }.get(s.report, f"report: older than some finished stages — `sublim report {s.run_dir}` to refresh it")
