@@ -163,12 +163,13 @@ def config_hash(obj: BaseModel | dict | list | str, *, exclude: set[str] | None 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def setting_differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """The dotted paths of every setting where two plain configs (dicts from YAML) differ, in key order."""
+def setting_differences(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Every setting where two plain configs (dicts from YAML) differ, in key order: ``(dotted path, value in a,
+    value in b)``. The values come with the path because a key may itself hold dots (``lr_scale`` patterns)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return [where for key in sorted(set(a) | set(b), key=str)
-                for where in setting_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))]
-    return [] if a == b else [path]
+        return [diff for key in sorted(set(a) | set(b), key=str)
+                for diff in setting_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if a == b else [(path, a, b)]
 
 
 def setting(config: Any, path: str) -> Any:

@@ -44,6 +44,12 @@ PLAIN = {0: 0.06, 1: 0.10, 2: 0.07}  # another on the same rows: the seeds' rows
 def test_two_students_on_the_same_rows_are_compared_seed_by_seed(tmp_path):
     a = make_study(tmp_path, "slow", {"base": BASE, "control": CONTROL, "treatment": SLOW}, keys={0: "k0", 1: "k1", 2: "k2"},
                    student={"params": "lora", "lr": 3e-3, "lr_scale": {"*layers.0.*": 0.1}})
+    other_layer = make_study(tmp_path, "other-layer", {"base": BASE, "treatment": PLAIN},
+                             student={"params": "lora", "lr": 3e-3, "lr_scale": {"*layers.1.*": 0.1}})
+    # a key that holds dots (an lr_scale pattern) is named with its values, not looked up again by its path
+    assert compare_studies(a, other_layer)["settings"] == [
+        {"setting": "student.lr_scale.*layers.0.*", "a": 0.1, "b": None},
+        {"setting": "student.lr_scale.*layers.1.*", "a": None, "b": 0.1}]
     b = make_study(tmp_path, "plain", {"base": BASE, "control": CONTROL, "treatment": PLAIN}, keys={0: "k0", 1: "k1", 2: "k2"})
     result = compare_studies(a, b)
     treatment = result["conditions"]["treatment"]

@@ -32,7 +32,7 @@ from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json, study_config_of
 from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
 from sublim.stats import half_gain_bound, mean_ci, paired_test
-from sublim.yamlconfig import setting, setting_differences
+from sublim.yamlconfig import setting_differences
 
 #: config keys that say how a study was run, not what it measured: runs that differ only in these are
 #: replicates of one recipe and may be pooled
@@ -58,9 +58,9 @@ def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
     for study_dir, config in zip(study_dirs[1:], configs[1:], strict=True):
         other = {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
         if differ := setting_differences(recipe, other):
-            where = differ[0]
+            where, mine, theirs = differ[0]
             raise DataError(f"cannot pool {first} and {study_dir}: they differ in '{where}' "
-                            f"({setting(recipe, where)!r} vs {setting(other, where)!r}); only runs of one recipe "
+                            f"({mine!r} vs {theirs!r}); only runs of one recipe "
                             f"(differing in {', '.join(RUNTIME_KEYS)}) are replicates")
         for seed in config["seeds"]:
             if int(seed) in seen_seeds:

@@ -107,9 +107,9 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
 
     wa, wb = weights_by_spec(read_bases(a)), weights_by_spec(read_bases(b))
     other_weights = [wa[k]["model"] for k in wa.keys() & wb.keys() if not same_weights(wa[k], wb[k])]
-    differ = [p for p in setting_differences(ca, cb) if p.split(".")[0] not in NOT_COMPARED]
+    differ = [d for d in setting_differences(ca, cb) if d[0].split(".")[0] not in NOT_COMPARED]
     return {"a": str(a), "b": str(b), "target": ta, "split": split, "conditions": conditions, "same_rows": rows,
-            "settings": [{"setting": p, "a": setting(ca, p), "b": setting(cb, p)} for p in differ],
+            "settings": [{"setting": path, "a": va, "b": vb} for path, va, vb in differ],
             "bases_with_other_weights": other_weights}
 
 
