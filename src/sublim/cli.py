@@ -99,6 +99,14 @@ def default_config_path(name: str = DEFAULT_STUDY) -> Path:
     return packaged if packaged.is_file() else checkout
 
 
+def _say_reuse(study, out: Path, data_from: Path) -> None:
+    """What `--data-from` would give this study, before anything is copied (estimate, run --dry-run)."""
+    from sublim.pipeline.reuse import reuse_from
+    from sublim.pipeline.runner import StudyRunner
+
+    console.print(reuse_from(StudyRunner(study, out), data_from), markup=False, highlight=False, soft_wrap=True)
+
+
 def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bool,
                data_from: Path | None = None) -> Path | None:
     from sublim.config import load_config
@@ -125,9 +133,7 @@ def _run_study(config: Path | None, overrides: list[str], out: Path, dry_run: bo
 
         console.print(render_estimate(estimate_study(study)), markup=False, highlight=False, soft_wrap=True)
         if data_from is not None:
-            from sublim.pipeline.reuse import reuse_from
-
-            console.print(reuse_from(StudyRunner(study, out), data_from), markup=False, highlight=False, soft_wrap=True)
+            _say_reuse(study, out, data_from)
         return None
     console.print(f"[bold]study[/] {study.name} from {path} → {out / study.name}")
     from sublim.pipeline.status import finished_before
@@ -316,10 +322,7 @@ def estimate_cmd(
                           f"finished (the estimate above counts them all; a resume skips each whose settings "
                           f"match): {time_left_line(found)}", markup=False, highlight=False, soft_wrap=True)
         if data_from is not None:
-            from sublim.pipeline.reuse import reuse_from
-            from sublim.pipeline.runner import StudyRunner
-
-            console.print(reuse_from(StudyRunner(study, out), data_from), markup=False, highlight=False, soft_wrap=True)
+            _say_reuse(study, out, data_from)
         return est.usd
 
     usd = _guard(go)
@@ -474,11 +477,8 @@ def compare_cmd(
         table.add_row(name, f"{a['mean']:.3f} ± {a['high'] - a['mean']:.3f}", f"{b['mean']:.3f} ± {b['high'] - b['mean']:.3f}",
                       f"{d['difference']:+.3f} ± {d['high'] - d['difference']:.3f}", fmt_p(d["p_value"]), str(len(row["seeds"])))
     console.print(table)
-    conditions = result["conditions"]
-    if "base" in conditions and "treatment" in conditions:
-        ratio = [conditions["treatment"][k]["mean"] / conditions["base"][k]["mean"]
-                 if conditions["base"][k]["mean"] > 0 else float("nan") for k in ("a", "b")]
-        console.print(f"treatment over its base: A {ratio[0]:.2f}×, B {ratio[1]:.2f}×")
+    if ratio := result["treatment_over_base"]:
+        console.print(f"treatment over its base: A {ratio['a']:.2f}×, B {ratio['b']:.2f}×")
     for line in (rows_line(result), settings_line(result)):
         console.print(escape(line), soft_wrap=True)
     if result["bases_with_other_weights"]:

@@ -101,6 +101,10 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
     if (row := _compare(*gains)) is not None:
         conditions[GAIN] = row
 
+    ratio = None
+    if "base" in conditions and "treatment" in conditions:
+        ratio = {k: conditions["treatment"][k]["mean"] / conditions["base"][k]["mean"]
+                 if conditions["base"][k]["mean"] > 0 else float("nan") for k in ("a", "b")}
     seeds = sorted({s for row in conditions.values() for s in row["seeds"]}, key=int)
     rows = {s: same_rows(a, b, s) for s in seeds}
     from sublim.pipeline.bases import read_bases, same_weights, weights_by_spec
@@ -108,7 +112,8 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
     wa, wb = weights_by_spec(read_bases(a)), weights_by_spec(read_bases(b))
     other_weights = [wa[k]["model"] for k in wa.keys() & wb.keys() if not same_weights(wa[k], wb[k])]
     differ = [d for d in setting_differences(ca, cb) if d[0].split(".")[0] not in NOT_COMPARED]
-    return {"a": str(a), "b": str(b), "target": ta, "split": split, "conditions": conditions, "same_rows": rows,
+    return {"a": str(a), "b": str(b), "target": ta, "split": split, "conditions": conditions,
+            "treatment_over_base": ratio, "same_rows": rows,
             "settings": [{"setting": path, "a": va, "b": vb} for path, va, vb in differ],
             "bases_with_other_weights": other_weights}
 
