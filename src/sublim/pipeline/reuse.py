@@ -109,7 +109,7 @@ def reuse_from(runner, source: Path) -> str:
     if not planned:
         return f"--data-from {source}: this study makes no teachers or samples (its rows come from `data:` files)"
     reused, stale = split_reuse(runner, source, [rel for rel in planned if (source / rel / "DONE").exists()])
-    took = sum(stage_wall_time(source / rel / "manifest.json") or 0.0 for rel in reused)
+    took = sum(stage_wall_time(source / rel) or 0.0 for rel in reused)
     line = f"--data-from {source}: would reuse "
     line += (f"{len(reused)} of the {len(planned)} teacher and sampling stages this study plans (they took "
              f"{duration(took)} there; the estimate above counts them all)" if reused

@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,6 +123,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
     started: list[str] = []
     started_at: dict[str, float] = {}
     planned_all: set[str] = set()
+    finished: list[str] = []
     newest_done = 0.0
     for seed in config.seeds:
         dirs = stage_dirs(config, seed)
@@ -138,8 +138,9 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
             if (stage / "DONE").is_file():
                 k.done += 1
                 done_here += 1
+                finished.append(rel)
                 newest_done = max(newest_done, (stage / "DONE").stat().st_mtime)
-                wall = stage_wall_time(stage / "manifest.json")
+                wall = stage_wall_time(stage)
                 if wall is not None:
                     k.seconds += wall
                     k.timed += 1
@@ -154,8 +155,7 @@ def study_status(run_dir: Path, config: StudyConfig | None = None) -> StudyStatu
     from sublim.pipeline.reuse import split_reuse
     from sublim.pipeline.runner import StudyRunner
 
-    finished = [rel for rel in sorted(planned_all) if (run_dir / rel / "DONE").is_file()]
-    stale = split_reuse(StudyRunner(config, run_dir.parent), run_dir, finished)[1]
+    stale = split_reuse(StudyRunner(config, run_dir.parent), run_dir, sorted(finished))[1]
     report = run_dir / "report.md"
     if not report.is_file():
         report_state = "not written"
@@ -181,12 +181,11 @@ def finished_before(run_dir: Path, config: StudyConfig) -> StudyStatus | None:
     return status if status.done else None
 
 
-def stage_wall_time(manifest: Path) -> float | None:
+def stage_wall_time(stage_dir: Path) -> float | None:
     """The wall time a finished stage recorded in its manifest, or ``None`` where it recorded none."""
-    try:
-        value = json.loads(manifest.read_text()).get("wall_time_s")
-    except (OSError, ValueError):
-        return None
+    from sublim.pipeline.artifacts import read_manifest
+
+    value = read_manifest(stage_dir).get("wall_time_s")
     return float(value) if isinstance(value, int | float) else None
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sublim.errors import DataError
-from sublim.pipeline.artifacts import read_json, study_config_of
+from sublim.pipeline.artifacts import read_json, read_manifest, study_config_of
 from sublim.stats import mean_ci, paired_test
 from sublim.yamlconfig import setting, setting_differences
 
@@ -39,7 +39,7 @@ def data_keys(study_dir: Path, seed: int | str) -> dict[str, str]:
     stages = sorted(study_dir.glob(f"*/{seed}/filtering")) + sorted(study_dir.glob(f"matched/{seed}/transform"))
     keys = {}
     for stage in stages:
-        key = (read_json(stage / "manifest.json") or {}).get("key") if (stage / "DONE").exists() else None
+        key = read_manifest(stage).get("key") if (stage / "DONE").exists() else None
         if key:
             keys[stage.relative_to(study_dir).as_posix()] = key
     return keys
