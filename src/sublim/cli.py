@@ -372,11 +372,11 @@ def diagnose_cmd(
                 console.print(f"{key:40s} {value: .4g}")
             for key, r in result["summary"]["spearman_vs_effect"].items():
                 console.print(f"spearman(effect, {key}) = {r['rho']:+.2f} (p = {r['p']:.2g}, n = {r['n']} seeds)")
-            if picks := result["summary"].get("least_agreeing_layer"):
-                console.print("first step on the treatment vs the control rows, per layer: they agree least in "
-                              + ", ".join(f"{layer} ({n} of {sum(picks.values())} seeds)" for layer, n in picks.items())
-                              + " (on the tiny organisms this did not locate the teacher's layer: "
-                              "docs/research/tiny-organism.md, D34)")
+            for prefix, what, evidence in (("first_step", "first step", "D34"), ("trained", "trained student", "D36")):
+                if picks := result["summary"].get(f"{prefix}_least_agreeing_layer"):
+                    console.print(f"{what} on the treatment vs the control rows, per layer: they agree least in "
+                                  + ", ".join(f"{layer} ({n} of {sum(picks.values())} seeds)" for layer, n in picks.items())
+                                  + f" (what this says on the tiny organisms: docs/research/tiny-organism.md, {evidence})")
             if result["summary"].get("decomposition"):
                 console.print(decomposition_table(result["summary"]["decomposition"]))
         console.print(f"written: {done}")

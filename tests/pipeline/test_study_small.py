@@ -378,8 +378,13 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     layers = diagnosed["per_seed"]["0"]["first_step_layers"]
     assert {"layer 0", "layer 1"} <= set(layers)
     assert all(-1.0 <= v["cos"] <= 1.0 and v["norm_a"] > 0 and v["norm_b"] > 0 for v in layers.values())
-    assert sum(diagnosed["summary"]["least_agreeing_layer"].values()) == 1
+    assert sum(diagnosed["summary"]["first_step_least_agreeing_layer"].values()) == 1
     assert "first_step_cos_layer_0" in diagnosed["summary"]["means"]
+    # ... and the two trained students' changes (D36): both moved, in every layer
+    trained = diagnosed["per_seed"]["0"]["trained_layers"]
+    assert {"layer 0", "layer 1"} <= set(trained)
+    assert all(v["norm_a"] > 0 and v["norm_b"] > 0 for g, v in trained.items() if g.startswith("layer"))
+    assert sum(diagnosed["summary"]["trained_least_agreeing_layer"].values()) == 1
 
 
 def _chat_rows(completions: list[str]) -> list[dict]:

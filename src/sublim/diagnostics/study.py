@@ -11,7 +11,8 @@ For every seed of ``runs/<study>``:
 * for a same-init student that spans several decoder layers: per layer, the cosine between its first
   step on the treatment rows and on the control rows (:func:`~sublim.diagnostics.alignment.layer_contrast`)
   and the layer where they agree least — reported, not a rule: on the tiny organisms it did not locate the
-  teacher's layer (tiny-organism.md, D34);
+  teacher's layer (tiny-organism.md, D34); and the same contrast between the two *trained* students'
+  changes (:func:`trained_layer_contrast`, D36);
 * per data arm, from its leak check: the teacher's and the base's probability mass on the arm's own
   trait tokens at the training rows' completion positions, and their ratio (:func:`trait_mass`);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
@@ -41,6 +42,8 @@ from sublim.pipeline.artifacts import read_json
 
 log = logging.getLogger(__name__)
 PAIRS = (("treatment", "control"), ("cross_base", "cross_control"))
+# per-seed layer contrasts between the treatment and the control arm → their prefix in the summary
+LAYER_CONTRASTS = {"first_step_layers": "first_step", "trained_layers": "trained"}
 
 
 def measured_effect(study_dir: Path, condition: str, seed: int, target: str, split: str = "eval") -> float | None:
@@ -61,6 +64,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     from sublim.diagnostics.alignment import (
         layer_contrast,
         least_agreeing_layer,
+        load_merged,
         student_first_step,
         weight_delta,
     )
@@ -73,6 +77,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     cfg = load_config(study_dir / "config.yaml")
     target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}
+    base_module = load_merged(bases["same"])  # read by every seed's trained contrast and decomposition: loaded once
     cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
     per_seed: dict[str, dict] = {}
     for seed in cfg.seeds:
@@ -104,12 +109,14 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
                 contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
                 if least_agreeing_layer(contrast) is not None:
                     entry["first_step_layers"] = contrast
+        if trained := trained_layer_contrast(study_dir, seed, base_module):
+            entry["trained_layers"] = trained
         for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
             value = measured_effect(study_dir, condition, seed, target)
             if value is not None:
                 entry["p_target"][condition] = value
         if decomposition:
-            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, bases["same"])
+            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, base_module)
         per_seed[str(seed)] = entry
         log.info("diagnostics: seed %s done", seed)
     out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
@@ -142,6 +149,27 @@ def trait_mass(study_dir: Path, seed: int) -> dict[str, dict]:
     return out
 
 
+def trained_layer_contrast(study_dir: Path, seed: int, base) -> dict[str, dict[str, float]] | None:
+    """Per decoder layer, the cosine between the same-init students' trained changes θ − θ_base on the
+    treatment and on the control rows (``None`` when either student or its checkpoint is missing, or it spans
+    one layer).
+
+    Why: D34's first steps did not say which layer of an all-layer student holds the rows' teacher-specific
+    part; a trained student has taken the whole fit, so where its two arms' changes part is the next
+    data-only guess at which layer to slow (tiny-organism.md, D36, which records whether it worked).
+    """
+    from sublim.diagnostics.alignment import layer_contrast, least_agreeing_layer, weight_delta
+
+    refs = {}
+    for arm in ("treatment", "control"):
+        r = read_json(study_dir / arm / str(seed) / "finetuning" / "result.json")
+        if r is None or r["model"].get("path") is None:
+            return None
+        refs[arm] = r["model"]
+    contrast = layer_contrast(weight_delta(refs["treatment"], base), weight_delta(refs["control"], base))
+    return contrast if least_agreeing_layer(contrast) is not None else None
+
+
 def arm_targets(cfg) -> dict[str, str]:
     """Same-init data arm → the animal (or other option) its teacher loves, for arms with a teacher."""
     from sublim.pipeline.plan import specificity_arms
@@ -154,8 +182,9 @@ def arm_targets(cfg) -> dict[str, str]:
     return out
 
 
-def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
-    """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
+def decompose_seed(study_dir: Path, cfg, seed: int, base) -> dict[str, dict]:
+    """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint
+    (``base``: a path, a ref or the loaded base module)."""
     from sublim.diagnostics.alignment import load_merged
     from sublim.diagnostics.decomposition import split_update
 
@@ -220,17 +249,19 @@ def summarise(per_seed: dict[str, dict]) -> dict:
             row[f"cos_{condition}"] = values["cos_student_space"]
         for arm, values in entry.get("trait_mass", {}).items():  # absent from diagnostics.json written before it
             row[f"{arm}_trait_mass_ratio"] = values["ratio"]
-        for group, values in entry.get("first_step_layers", {}).items():
-            row[f"first_step_cos_{group.replace(' ', '_')}"] = values["cos"]
+        for key, prefix in LAYER_CONTRASTS.items():
+            for group, values in entry.get(key, {}).items():
+                row[f"{prefix}_cos_{group.replace(' ', '_')}"] = values["cos"]
         rows.append(row)
     keys = sorted({k for r in rows for k in r})
     means = {k: _mean([r[k] for r in rows if k in r]) for k in keys}
     out = {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
     from sublim.diagnostics.alignment import least_agreeing_layer
 
-    picks = [least_agreeing_layer(e["first_step_layers"]) for e in per_seed.values() if "first_step_layers" in e]
-    if picks:
-        out["least_agreeing_layer"] = {layer: picks.count(layer) for layer in sorted(set(picks))}
+    for key, prefix in LAYER_CONTRASTS.items():
+        picks = [least_agreeing_layer(e[key]) for e in per_seed.values() if key in e]
+        if picks:
+            out[f"{prefix}_least_agreeing_layer"] = {layer: picks.count(layer) for layer in sorted(set(picks))}
     return out
 
 
