@@ -47,5 +47,5 @@ def test_the_report_names_the_model_that_wrote_the_rows_with_its_adapter():
 
     cfg = load_config_text("name: a\ntrait: {target: owl}\ndata: {treatment: t.jsonl, control: c.jsonl, "
                            "teacher: {kind: tiny, preset: organism-a, adapter: ./lora}}")
-    assert recipe(cfg.model_dump(mode="json"))["teacher"] == \
+    assert recipe(cfg)["teacher"] == \
         "not built: the treatment rows were written by tiny/organism-a + adapter ./lora"

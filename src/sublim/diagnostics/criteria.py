@@ -25,12 +25,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json, study_config_of
-from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm
+from sublim.reporting.summary import collect_values, evaluated_conditions, per_arm, study_config
 from sublim.stats import half_gain_bound, mean_ci, paired_test
 from sublim.yamlconfig import setting_differences
 
@@ -89,7 +88,7 @@ def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: in
     leaks, matrices = [], []
     for study_dir, cfg in zip(dirs, configs, strict=True):
         seeds = list(cfg["seeds"])
-        values = collect_values(study_dir, seeds, target, evaluated_conditions(cfg))["values"]
+        values = collect_values(study_dir, seeds, target, evaluated_conditions(study_config(cfg)))["values"]
         for c in names:
             v[c].update(values.get(c, {}).get(f"{split}/exact", {}))
         leaks += [{"arm": arm, "seed": int(seed), "trait": r.get("target"), "leaky": r["leaky"],
@@ -198,11 +197,3 @@ def _mass_ratios(leaks: list[dict]) -> str:
 def _specificity(study_dir: Path) -> dict | None:
     controls = (read_json(study_dir / "metrics.json") or {}).get("controls") or {}
     return (controls.get("specificity") or {}).get("result")
-
-
-def wall_time(study_dir: Path) -> float:
-    """Sum of the stages' wall times (seconds of work, not elapsed time with parallel workers)."""
-    total = 0.0
-    for manifest in Path(study_dir).glob("*/*/*/manifest.json"):
-        total += float(json.loads(manifest.read_text()).get("wall_time_s", 0.0) or 0.0)
-    return total

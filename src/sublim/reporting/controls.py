@@ -4,7 +4,7 @@ Reads only the stage results on disk (``icl/<seed>/icl``, ``classifier/<seed>/de
 evaluations of the specificity students), like the rest of ``reporting``.
 
 Example:
-    >>> # summarise_controls(Path("runs/owl"), config_dict, seeds=[0, 1, 2])
+    >>> # summarise_controls(Path("runs/owl"), study_config, seeds=[0, 1, 2])
 """
 
 from __future__ import annotations
@@ -77,14 +77,13 @@ def _top_features_over_seeds(per_seed: list[list[dict]], k: int = 8) -> list[dic
     return sorted(rows, key=lambda r: (-abs(r["weight"]), r["name"]))[:k]
 
 
-def summarise_specificity(study_dir: Path, config: dict, seeds: list[int]) -> dict | None:
-    """The K×K Δ matrix of the specificity students against the no-trait control."""
-    from sublim.config import StudyConfig
+def summarise_specificity(study_dir: Path, cfg, seeds: list[int]) -> dict | None:
+    """The K×K Δ matrix of the specificity students against the no-trait control (``cfg``: the study's
+    ``StudyConfig``; ``None``, a config an older sublim wrote, reports none)."""
     from sublim.pipeline.plan import specificity_arms
     from sublim.specificity import specificity_matrix
 
-    cfg = StudyConfig.model_validate(config)
-    if "specificity" not in cfg.conditions:
+    if cfg is None or "specificity" not in cfg.conditions:
         return None
     arms = specificity_arms(cfg)
     control_cond = arms.pop("(control)")
@@ -105,9 +104,10 @@ def summarise_specificity(study_dir: Path, config: dict, seeds: list[int]) -> di
     return {"control_condition": control_cond, "result": result.model_dump(mode="json")}
 
 
-def summarise_controls(study_dir: Path, config: dict, seeds: list[int]) -> dict:
+def summarise_controls(study_dir: Path, cfg, seeds: list[int]) -> dict:
+    """The ICL, detection and specificity summaries of one study (``cfg``: its ``StudyConfig`` or ``None``)."""
     return {
         "icl": summarise_icl(study_dir, seeds),
         "detection": summarise_detection(study_dir, seeds),
-        "specificity": summarise_specificity(study_dir, config, seeds),
+        "specificity": summarise_specificity(study_dir, cfg, seeds),
     }

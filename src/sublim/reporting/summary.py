@@ -68,8 +68,9 @@ def study_config(config: dict):
         return None
 
 
-def evaluated_conditions(config: dict) -> tuple[str, ...]:
-    """The conditions whose evaluations belong to the study ``config`` describes, from its own plan.
+def evaluated_conditions(cfg) -> tuple[str, ...]:
+    """The conditions whose evaluations belong to the study ``cfg`` (a :func:`study_config`) describes,
+    from its own plan.
 
     Why: a run directory copied from another study (to reuse its teachers and data by stage key) keeps
     that study's other condition directories; reading every directory on disk would report them as this
@@ -77,7 +78,6 @@ def evaluated_conditions(config: dict) -> tuple[str, ...]:
     """
     from sublim.pipeline.plan import planned_work
 
-    cfg = study_config(config)
     if cfg is None:
         return CONDITIONS
     planned = {condition for condition, _ in planned_work(cfg)["evaluations"]}
@@ -176,7 +176,8 @@ def summarise_study(study_dir: Path) -> dict:
     config = yaml.safe_load((study_dir / "config.yaml").read_text())
     seeds = list(config["seeds"])
     target = config["trait"]["target"]
-    planned = evaluated_conditions(config)
+    cfg = study_config(config)  # validated once; None for a config an older sublim wrote
+    planned = evaluated_conditions(cfg)
     collected = collect_values(study_dir, seeds, target, planned)
     values = collected["values"]
     all_metrics = sorted({m for c in values.values() for m in c}, key=lambda m: (m.split("/")[0] != "eval", m))
@@ -210,7 +211,6 @@ def summarise_study(study_dir: Path) -> dict:
         c["p_holm"] = p
 
     leaks = per_arm(study_dir, seeds, "leak_check/result.json")
-    cfg = study_config(config)
     filters = per_arm(study_dir, seeds, "filtering/filter_report.json")
     from sublim.reporting.controls import summarise_controls
     from sublim.reporting.questions import question_shifts
@@ -222,13 +222,13 @@ def summarise_study(study_dir: Path) -> dict:
     per_question = question_shifts(study_dir, seeds, target, control_target, conditions=planned)
 
     return {
-        "controls": summarise_controls(study_dir, config, seeds),
+        "controls": summarise_controls(study_dir, cfg, seeds),
         "study": config["name"],
         "target": target,
         "control_target": control_target,
         "category": config["trait"]["category"],
         "student_method": (config.get("student") or {}).get("method", "sft"),
-        "recipe": {**recipe(config), **({"bases": bases_line(bases)} if bases else {})},
+        "recipe": {**recipe(cfg), **({"bases": bases_line(bases)} if bases else {})},
         "bases": bases,
         "seeds": seeds,
         "other_base_per_seed": (((config.get("bases") or {}).get("other") or {}).get("seed_offset")) is not None,
@@ -256,15 +256,15 @@ def leak_under_floor(leaks: dict, leak_cfg) -> list[dict]:
             for arm, by_seed in leaks.items() for seed, r in by_seed.items() if under_floor(r, leak_cfg)]
 
 
-def recipe(config: dict) -> dict[str, str]:
-    """One line each for the teacher, the data and the student, from the study's saved config.
+def recipe(cfg) -> dict[str, str]:
+    """One line each for the teacher, the data and the student, from the study's saved config (a
+    :func:`study_config`; ``None``, an older sublim's, gives no lines).
 
     Reports are compared side by side; without this a reader (or its author) cannot tell two runs'
     students apart — a LoRA student that silently took the default rank looks like the intended one.
     """
     from sublim.pipeline.plan import needs_other_base
 
-    cfg = study_config(config)
     if cfg is None:  # a run directory written by an older sublim: report without the recipe
         return {}
     t, g = cfg.teacher, cfg.generation
