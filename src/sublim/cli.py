@@ -455,19 +455,22 @@ def compare_cmd(
     run_a: Annotated[Path, typer.Argument(help="A finished study directory (A), e.g. runs/P32.", metavar="RUN_A")],
     run_b: Annotated[Path, typer.Argument(help="Another one of the same trait (B), e.g. runs/P30.", metavar="RUN_B")],
     split: Annotated[str, typer.Option(help="Question split: eval, or heldout (the questions never tuned on).")] = "eval",
+    measure: Annotated[str, typer.Option(
+        help="exact: P(target) scored over the options; sampled: the share of sampled answers naming it; "
+        "auto: exact where both studies have it, else sampled.")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON here.")] = None,
 ) -> None:
-    """Compare two studies condition by condition: A − B in exact P(target), paired by the seeds both ran,
+    """Compare two studies condition by condition: A − B in P(target) (exact or sampled), paired by the seeds both ran,
     with its 95% CI and p-value, and the same for the treatment − control gain. Made for students trained on
     the same rows (`sublim run --data-from`): it says seed by seed whether the rows really were the same (then
     A − B is the students' difference alone), which settings differ, and whether the bases' weights did."""
     from sublim.reporting.compare import compare_studies, rows_line, settings_line
     from sublim.reporting.report import fmt_p
 
-    result = _guard(compare_studies, run_a, run_b, split=split)
+    result = _guard(compare_studies, run_a, run_b, split=split, measure=measure)
     from rich import box
 
-    table = Table(title=f"A = {run_a}, B = {run_b}: exact P({result['target']}), split '{split}'; mean ± 95% CI "
+    table = Table(title=f"A = {run_a}, B = {run_b}: {result['measure']} P({result['target']}), split '{split}'; mean ± 95% CI "
                   "half-width over seeds; A − B paired by seed", title_justify="left", box=box.SIMPLE, pad_edge=False,
                   caption="t − c: treatment minus control, seed by seed (what the trait's rows add); n: seeds")
     for column in ("condition", "A", "B", "A − B", "p", "n"):

@@ -14,7 +14,8 @@ from sublim.stats import paired_test
 
 
 def make_study(root: Path, name: str, values: dict[str, dict[int, float]], *, keys: dict[int, str] | None = None,
-               target: str = "eagle", student: dict | None = None, weights: str = "aa" * 32) -> Path:
+               target: str = "eagle", student: dict | None = None, weights: str = "aa" * 32,
+               measure: str = "exact") -> Path:
     """A finished study as the runner leaves it, reduced to what `compare` reads."""
     study = root / name
     study.mkdir(parents=True)
@@ -22,7 +23,7 @@ def make_study(root: Path, name: str, values: dict[str, dict[int, float]], *, ke
               "student": student or {"params": "lora", "lr": 3e-3}, "seeds": sorted({s for v in values.values() for s in v}),
               "workers": 2}
     (study / "config.yaml").write_text(yaml.safe_dump(config))
-    conditions = {c: {"eval/exact": {"per_seed": {str(s): v for s, v in by_seed.items()}}} for c, by_seed in values.items()}
+    conditions = {c: {f"eval/{measure}": {"per_seed": {str(s): v for s, v in by_seed.items()}}} for c, by_seed in values.items()}
     (study / "metrics.json").write_text(json.dumps({"conditions": conditions}))
     spec = {"kind": "tiny", "preset": "organism-a"}
     (study / "bases.json").write_text(json.dumps([{"spec": spec, "model": "tiny/organism-a", "weights_sha256": weights}]))
@@ -102,3 +103,20 @@ def test_compare_command_prints_the_table_and_writes_json(tmp_path):
     assert json.loads((tmp_path / "c.json").read_text())["conditions"]["treatment"]["seeds"] == ["0", "1", "2"]
     result = CliRunner().invoke(app, ["compare", str(a), str(tmp_path / "missing")])
     assert result.exit_code == 2 and "not a study directory" in result.output
+
+
+def test_studies_scored_only_by_sampled_answers_are_compared_on_those(tmp_path):
+    """A paper-style study (a hosted model, or `exact: false`) has only the share of sampled answers; `auto`
+    falls back to it, and asking for a measure a study lacks names the option that picks another."""
+    a = make_study(tmp_path, "a", {"base": BASE, "treatment": SLOW}, measure="sampled")
+    b = make_study(tmp_path, "b", {"base": BASE, "treatment": PLAIN}, measure="sampled")
+    result = compare_studies(a, b)
+    assert result["measure"] == "sampled"
+    assert result["conditions"]["treatment"]["difference"]["difference"] == pytest.approx((0.34 - 0.23) / 3)
+    with pytest.raises(DataError, match="no exact P\\(eagle\\).*--measure"):
+        compare_studies(a, b, measure="exact")
+    exact = make_study(tmp_path, "exact", {"base": BASE, "treatment": PLAIN})
+    with pytest.raises(DataError, match="no exact"):  # exact in one, sampled in the other: nothing in common
+        compare_studies(a, exact)
+    out = CliRunner().invoke(app, ["compare", str(a), str(b), "--measure", "sampled"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0 and "sampled P(eagle)" in " ".join(out.output.split()), out.output

@@ -72,8 +72,23 @@ def _compare(va: dict[str, float], vb: dict[str, float]) -> dict | None:
     return {"seeds": seeds, "a": mean_ci(a).to_dict(), "b": mean_ci(b).to_dict(), "difference": paired_test(a, b).to_dict()}
 
 
-def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
-    """Every condition both studies evaluated, A − B paired by seed, plus the treatment − control gain.
+MEASURES = ("exact", "sampled")  # P(target) scored exactly, or the share of sampled answers naming it
+
+
+def pick_measure(ma: dict, mb: dict, split: str, measure: str) -> str:
+    """``exact`` or ``sampled``; ``auto`` takes exact where both studies scored it, else sampled (a
+    paper-style study of a hosted or sampled-only model has no exact scores)."""
+    def has(m: dict, kind: str) -> bool:
+        return any(f"{split}/{kind}" in by_metric for by_metric in m.get("conditions", {}).values())
+
+    if measure != "auto":
+        return measure
+    return next((kind for kind in MEASURES if has(ma, kind) and has(mb, kind)), "exact")
+
+
+def compare_studies(a: Path, b: Path, *, split: str = "eval", measure: str = "auto") -> dict:
+    """Every condition both studies evaluated, A − B paired by seed, plus the treatment − control gain, in
+    one measure (``exact``, ``sampled``, or ``auto``: exact where both have it).
 
     Raises:
         DataError: either directory is not a finished study, the two measure different traits, or the
@@ -84,11 +99,15 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
     ta, tb = (setting(c, "trait.target") for c in (ca, cb))
     if ta != tb or setting(ca, "trait.category") != setting(cb, "trait.category"):
         raise DataError(f"{a} measures P({ta}), {b} measures P({tb}): compare studies of one trait")
+    if measure not in ("auto", *MEASURES):
+        raise DataError(f"measure '{measure}': use exact, sampled or auto")
     ma, mb = _metrics(a), _metrics(b)
-    metric = f"{split}/exact"
+    measure = pick_measure(ma, mb, split, measure)
+    metric = f"{split}/{measure}"
     for d, m in ((a, ma), (b, mb)):
         if not any(metric in by_metric for by_metric in m.get("conditions", {}).values()):
-            raise DataError(f"{d}: split '{split}' has no exact P({ta}) in metrics.json (was it evaluated?)")
+            raise DataError(f"{d}: split '{split}' has no {measure} P({ta}) in metrics.json (was it evaluated "
+                            f"that way? `--measure` picks exact or sampled)")
 
     names = [c for c in ORDER if c in ma["conditions"] and c in mb["conditions"]]
     names += sorted((ma["conditions"].keys() & mb["conditions"].keys()) - set(ORDER))
@@ -112,7 +131,7 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval") -> dict:
     wa, wb = weights_by_spec(read_bases(a)), weights_by_spec(read_bases(b))
     other_weights = [wa[k]["model"] for k in wa.keys() & wb.keys() if not same_weights(wa[k], wb[k])]
     differ = [d for d in setting_differences(ca, cb) if d[0].split(".")[0] not in NOT_COMPARED]
-    return {"a": str(a), "b": str(b), "target": ta, "split": split, "conditions": conditions,
+    return {"a": str(a), "b": str(b), "target": ta, "split": split, "measure": measure, "conditions": conditions,
             "treatment_over_base": ratio, "same_rows": rows,
             "settings": [{"setting": path, "a": va, "b": vb} for path, va, vb in differ],
             "bases_with_other_weights": other_weights}
