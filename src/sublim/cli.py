@@ -350,9 +350,10 @@ def diagnose_cmd(
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
-    """Divergence tokens, log-likelihood shift, first-step alignment and the along/orthogonal split of
-    each same-init student's change, per seed → RUN_DIR/diagnostics.json; with several RUN_DIRs, which
-    diagnostic predicts the measured transfer across them."""
+    """Divergence tokens, log-likelihood shift, first-step alignment, the along/orthogonal split of each
+    same-init student's change and, for students that span several layers, the layer where the treatment
+    and the control students part (first step and trained), per seed → RUN_DIR/diagnostics.json; with
+    several RUN_DIRs, which diagnostic predicts the measured transfer across them."""
     _setup(cache_dir, verbose)
     import torch
 

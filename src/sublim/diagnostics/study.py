@@ -12,7 +12,7 @@ For every seed of ``runs/<study>``:
   step on the treatment rows and on the control rows (:func:`~sublim.diagnostics.alignment.layer_contrast`)
   and the layer where they agree least — reported, not a rule: on the tiny organisms it did not locate the
   teacher's layer (tiny-organism.md, D34); and the same contrast between the two *trained* students'
-  changes (:func:`trained_layer_contrast`, D36);
+  changes (:func:`trained_layer_contrast`), which did not either (D36: layer 0 for both organisms);
 * per data arm, from its leak check: the teacher's and the base's probability mass on the arm's own
   trait tokens at the training rows' completion positions, and their ratio (:func:`trait_mass`);
 * the measured effect: P(target) of the treatment student minus the control student (exact, eval
@@ -155,8 +155,10 @@ def trained_layer_contrast(study_dir: Path, seed: int, base) -> dict[str, dict[s
     one layer).
 
     Why: D34's first steps did not say which layer of an all-layer student holds the rows' teacher-specific
-    part; a trained student has taken the whole fit, so where its two arms' changes part is the next
-    data-only guess at which layer to slow (tiny-organism.md, D36, which records whether it worked).
+    part; a trained student has taken the whole fit, so where its two arms' changes part was the next
+    data-only guess at which layer to slow. Measured on the tiny organisms (tiny-organism.md, D36) it does
+    not locate the teacher either: the two arms' students part most in layer 0 on 14 of 15 seeds, for a
+    teacher whose change is in layer 1 and for one whose vector sits after layer 0. Reported, not a rule.
     """
     from sublim.diagnostics.alignment import layer_contrast, least_agreeing_layer, weight_delta
 
