@@ -64,7 +64,6 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     from sublim.diagnostics.alignment import (
         layer_contrast,
         least_agreeing_layer,
-        load_merged,
         student_first_step,
         weight_delta,
     )
@@ -77,7 +76,6 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     cfg = load_config(study_dir / "config.yaml")
     target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}
-    base_module = load_merged(bases["same"])  # read by every seed's trained contrast and decomposition: loaded once
     cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
     per_seed: dict[str, dict] = {}
     for seed in cfg.seeds:
@@ -109,14 +107,14 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
                 contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
                 if least_agreeing_layer(contrast) is not None:
                     entry["first_step_layers"] = contrast
-        if trained := trained_layer_contrast(study_dir, seed, base_module):
+        if trained := trained_layer_contrast(study_dir, seed, bases["same"]):
             entry["trained_layers"] = trained
         for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
             value = measured_effect(study_dir, condition, seed, target)
             if value is not None:
                 entry["p_target"][condition] = value
         if decomposition:
-            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, base_module)
+            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, bases["same"])
         per_seed[str(seed)] = entry
         log.info("diagnostics: seed %s done", seed)
     out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
@@ -160,7 +158,7 @@ def trained_layer_contrast(study_dir: Path, seed: int, base) -> dict[str, dict[s
     not locate the teacher either: the two arms' students part most in layer 0 on 14 of 15 seeds, for a
     teacher whose change is in layer 1 and for one whose vector sits after layer 0. Reported, not a rule.
     """
-    from sublim.diagnostics.alignment import layer_contrast, least_agreeing_layer, weight_delta
+    from sublim.diagnostics.alignment import layer_contrast, least_agreeing_layer, load_merged, weight_delta
 
     refs = {}
     for arm in ("treatment", "control"):
@@ -168,6 +166,7 @@ def trained_layer_contrast(study_dir: Path, seed: int, base) -> dict[str, dict[s
         if r is None or r["model"].get("path") is None:
             return None
         refs[arm] = r["model"]
+    base = load_merged(base)  # loaded once for both students, and only when both exist
     contrast = layer_contrast(weight_delta(refs["treatment"], base), weight_delta(refs["control"], base))
     return contrast if least_agreeing_layer(contrast) is not None else None
 

@@ -30,6 +30,7 @@ NOT_COMPARED = ("name", "description", "workers")
 #: the conditions in the order a report lists them; others follow by name
 ORDER = ("base", "base_other", "teacher", "control", "treatment", "cross_base", "cross_control")
 GAIN = "t − c"  # treatment − control per seed: what the trait's rows add over the control's
+MEASURES = ("exact", "sampled")  # P(target) scored exactly, or the share of sampled answers naming it
 
 
 def data_keys(study_dir: Path, seed: int | str) -> dict[str, str]:
@@ -72,18 +73,16 @@ def _compare(va: dict[str, float], vb: dict[str, float]) -> dict | None:
     return {"seeds": seeds, "a": mean_ci(a).to_dict(), "b": mean_ci(b).to_dict(), "difference": paired_test(a, b).to_dict()}
 
 
-MEASURES = ("exact", "sampled")  # P(target) scored exactly, or the share of sampled answers naming it
+def _has(metrics: dict, metric: str) -> bool:
+    return any(metric in by_metric for by_metric in metrics.get("conditions", {}).values())
 
 
 def pick_measure(ma: dict, mb: dict, split: str, measure: str) -> str:
     """``exact`` or ``sampled``; ``auto`` takes exact where both studies scored it, else sampled (a
     paper-style study of a hosted or sampled-only model has no exact scores)."""
-    def has(m: dict, kind: str) -> bool:
-        return any(f"{split}/{kind}" in by_metric for by_metric in m.get("conditions", {}).values())
-
     if measure != "auto":
         return measure
-    return next((kind for kind in MEASURES if has(ma, kind) and has(mb, kind)), "exact")
+    return next((kind for kind in MEASURES if _has(ma, f"{split}/{kind}") and _has(mb, f"{split}/{kind}")), "exact")
 
 
 def compare_studies(a: Path, b: Path, *, split: str = "eval", measure: str = "auto") -> dict:
@@ -105,7 +104,7 @@ def compare_studies(a: Path, b: Path, *, split: str = "eval", measure: str = "au
     measure = pick_measure(ma, mb, split, measure)
     metric = f"{split}/{measure}"
     for d, m in ((a, ma), (b, mb)):
-        if not any(metric in by_metric for by_metric in m.get("conditions", {}).values()):
+        if not _has(m, metric):
             raise DataError(f"{d}: split '{split}' has no {measure} P({ta}) in metrics.json (was it evaluated "
                             f"that way? `--measure` picks exact or sampled)")
 
