@@ -183,9 +183,8 @@ def arm_targets(cfg) -> dict[str, str]:
     return out
 
 
-def decompose_seed(study_dir: Path, cfg, seed: int, base) -> dict[str, dict]:
-    """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint
-    (``base``: a path, a ref or the loaded base module)."""
+def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
+    """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
     from sublim.diagnostics.alignment import load_merged
     from sublim.diagnostics.decomposition import split_update
 
