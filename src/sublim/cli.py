@@ -340,9 +340,11 @@ def diagnose_cmd(
         help="One or more finished study directories, e.g. runs/organism. With several, also reports how "
         "well each diagnostic ranks the measured effect across them (Spearman rho, p, n).")],
     max_rows: Annotated[int, typer.Option(help="Training rows scored per arm and seed.")] = 128,
-    no_alignment: Annotated[bool, typer.Option("--no-alignment", help="Skip the first-step gradient alignment.")] = False,
+    no_alignment: Annotated[bool, typer.Option("--no-alignment", help="Skip the first-step gradient alignment "
+        "(an up-to-date diagnostics.json's, scored on the same --max-rows, is kept).")] = False,
     no_decomposition: Annotated[bool, typer.Option(
-        "--no-decomposition", help="Skip splitting each student's change into along-teacher and orthogonal parts.")] = False,
+        "--no-decomposition", help="Skip splitting each student's change into along-teacher and orthogonal parts "
+        "(an up-to-date diagnostics.json's is kept).")] = False,
     recompute: Annotated[bool, typer.Option(
         "--recompute", help="With several directories, diagnose each again even where an up-to-date "
         "diagnostics.json (newer than its metrics.json) exists; a single directory is always diagnosed.")] = False,
@@ -358,12 +360,11 @@ def diagnose_cmd(
     import torch
 
     torch.set_num_threads(1)
-    from sublim.diagnostics.study import across_studies, diagnose_study
+    from sublim.diagnostics.study import LAYER_CONTRASTS, across_studies, diagnose_study, is_current
 
     for run_dir in run_dirs:
         done = run_dir / "diagnostics.json"
-        if len(run_dirs) > 1 and not recompute and done.is_file() and (
-                not (run_dir / "metrics.json").is_file() or done.stat().st_mtime >= (run_dir / "metrics.json").stat().st_mtime):
+        if len(run_dirs) > 1 and not recompute and is_current(run_dir):
             console.print(f"{run_dir}: reusing {done}")
             continue
         result = _guard(diagnose_study, run_dir, max_rows=max_rows, alignment=not no_alignment,
@@ -373,13 +374,15 @@ def diagnose_cmd(
                 console.print(f"{key:40s} {value: .4g}")
             for key, r in result["summary"]["spearman_vs_effect"].items():
                 console.print(f"spearman(effect, {key}) = {r['rho']:+.2f} (p = {r['p']:.2g}, n = {r['n']} seeds)")
-            for prefix, what, evidence in (("first_step", "first step", "D34"), ("trained", "trained student", "D36")):
+            for prefix, what, evidence in LAYER_CONTRASTS.values():
                 if picks := result["summary"].get(f"{prefix}_least_agreeing_layer"):
                     console.print(f"{what} on the treatment vs the control rows, per layer: they agree least in "
                                   + ", ".join(f"{layer} ({n} of {sum(picks.values())} seeds)" for layer, n in picks.items())
                                   + f" (what this says on the tiny organisms: docs/research/tiny-organism.md, {evidence})")
             if result["summary"].get("decomposition"):
                 console.print(decomposition_table(result["summary"]["decomposition"]))
+        if result["kept_from_earlier"]:
+            console.print(f"kept from the diagnostics.json this replaces (skipped this time): {', '.join(result['kept_from_earlier'])}")
         console.print(f"written: {done}")
     if len(run_dirs) > 1:
         across = _guard(across_studies, run_dirs)

@@ -7,6 +7,7 @@ default suite; the full-size default study is `test_default_study` (slow).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -385,6 +386,19 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     assert {"layer 0", "layer 1"} <= set(trained)
     assert all(v["norm_a"] > 0 and v["norm_b"] > 0 for g, v in trained.items() if g.startswith("layer"))
     assert sum(diagnosed["summary"]["trained_least_agreeing_layer"].values()) == 1
+    # a later run that skips the first steps keeps them from the file it replaces, not silently erases them
+    again = diagnose_study(second, max_rows=8, alignment=False, decomposition=False)
+    assert again["kept_from_earlier"] == ["alignment"]
+    assert again["per_seed"]["0"]["first_step_layers"] == layers
+    assert again["per_seed"]["0"]["alignment"] == diagnosed["per_seed"]["0"]["alignment"]
+    assert again["summary"]["first_step_least_agreeing_layer"] == diagnosed["summary"]["first_step_least_agreeing_layer"]
+    # ... but not when the students were reported again since, nor alignment scored on other rows
+    assert diagnose_study(second, max_rows=4, alignment=False, decomposition=False)["kept_from_earlier"] == []
+    diagnose_study(second, max_rows=8, decomposition=False)  # current again
+    (second / "metrics.json").touch()
+    os.utime(second / "diagnostics.json", (0, 0))
+    stale = diagnose_study(second, max_rows=8, alignment=False, decomposition=False)
+    assert stale["kept_from_earlier"] == [] and "first_step_layers" not in stale["per_seed"]["0"]
 
 
 def _chat_rows(completions: list[str]) -> list[dict]:

@@ -23,7 +23,7 @@ For every seed of ``runs/<study>``:
 
 ``predictiveness`` then asks, across seeds (or across studies), how well each diagnostic ranks the
 measured effect (Spearman ρ). Writes ``diagnostics.json`` (and ``decomposition.png``) into the study
-directory.
+directory; parts skipped this time are kept from the file it replaces (:func:`carry_over`).
 
 Example:
     >>> out = diagnose_study(Path("runs/organism"), max_rows=128)                 # doctest: +SKIP
@@ -42,8 +42,10 @@ from sublim.pipeline.artifacts import read_json
 
 log = logging.getLogger(__name__)
 PAIRS = (("treatment", "control"), ("cross_base", "cross_control"))
-# per-seed layer contrasts between the treatment and the control arm → their prefix in the summary
-LAYER_CONTRASTS = {"first_step_layers": "first_step", "trained_layers": "trained"}
+# per-seed layer contrasts between the treatment and the control arm → their prefix in the summary, what
+# they compare, and the tiny-organism.md section that says what they are worth
+LAYER_CONTRASTS = {"first_step_layers": ("first_step", "first step", "D34"),
+                   "trained_layers": ("trained", "trained student", "D36")}
 
 
 def measured_effect(study_dir: Path, condition: str, seed: int, target: str, split: str = "eval") -> float | None:
@@ -117,16 +119,56 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
             entry["decomposition"] = decompose_seed(study_dir, cfg, seed, bases["same"])
         per_seed[str(seed)] = entry
         log.info("diagnostics: seed %s done", seed)
+    kept = carry_over(study_dir, per_seed, max_rows, [part for part, ran in (("alignment", alignment),
+                                                                         ("decomposition", decomposition)) if not ran])
     out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
-           "summary": summarise(per_seed)}
+           "summary": summarise(per_seed), "kept_from_earlier": kept}
+    if decomposition or "decomposition" in kept:
+        out["summary"]["decomposition"] = summarise_decomposition(per_seed)
     if decomposition:
         from sublim.reporting.figures import plot_decomposition
 
-        out["summary"]["decomposition"] = summarise_decomposition(per_seed)
         plot_decomposition(out["summary"]["decomposition"], study_dir / "decomposition.png",
                            f"{cfg.name}: each student's change, split along its teacher's change and the rest")
     write_json(study_dir / "diagnostics.json", out)
     return out
+
+
+# the parts a run may skip → the per-seed keys each one writes
+SKIPPABLE = {"alignment": ("alignment", "first_step_layers"), "decomposition": ("decomposition",)}
+
+
+def is_current(study_dir: Path) -> bool:
+    """Whether the study's diagnostics.json is at least as new as its metrics.json (the report rewrites
+    metrics.json whenever a stage finished again, so an older diagnostics.json may describe other students)."""
+    done, metrics = Path(study_dir) / "diagnostics.json", Path(study_dir) / "metrics.json"
+    return done.is_file() and (not metrics.is_file() or done.stat().st_mtime >= metrics.stat().st_mtime)
+
+
+def carry_over(study_dir: Path, per_seed: dict[str, dict], max_rows: int, skipped: list[str]) -> list[str]:
+    """Copy the ``skipped`` parts of each seed from the study's current diagnostics.json into ``per_seed``;
+    returns the parts that were found.
+
+    Why: one diagnostics.json per study, so a run that skips a costly part (``--no-alignment``,
+    ``--no-decomposition``) to compute another would otherwise erase what an earlier run computed for the
+    same students. Nothing is kept from a file older than metrics.json, nor alignment scored on another
+    ``max_rows``."""
+    previous = read_json(Path(study_dir) / "diagnostics.json") if skipped and is_current(study_dir) else None
+    if previous is None:
+        return []
+    kept = []
+    for part in skipped:
+        if part == "alignment" and previous.get("max_rows") != max_rows:
+            continue
+        found = False
+        for seed, entry in per_seed.items():
+            old = previous.get("per_seed", {}).get(seed, {})
+            for key in SKIPPABLE[part]:
+                if key in old:
+                    entry[key], found = old[key], True
+        if found:
+            kept.append(part)
+    return kept
 
 
 def trait_mass(study_dir: Path, seed: int) -> dict[str, dict]:
@@ -249,7 +291,7 @@ def summarise(per_seed: dict[str, dict]) -> dict:
             row[f"cos_{condition}"] = values["cos_student_space"]
         for arm, values in entry.get("trait_mass", {}).items():  # absent from diagnostics.json written before it
             row[f"{arm}_trait_mass_ratio"] = values["ratio"]
-        for key, prefix in LAYER_CONTRASTS.items():
+        for key, (prefix, *_) in LAYER_CONTRASTS.items():
             for group, values in entry.get(key, {}).items():
                 row[f"{prefix}_cos_{group.replace(' ', '_')}"] = values["cos"]
         rows.append(row)
@@ -258,7 +300,7 @@ def summarise(per_seed: dict[str, dict]) -> dict:
     out = {"means": means, "spearman_vs_effect": predictiveness(rows, "effect")}
     from sublim.diagnostics.alignment import least_agreeing_layer
 
-    for key, prefix in LAYER_CONTRASTS.items():
+    for key, (prefix, *_) in LAYER_CONTRASTS.items():
         picks = [least_agreeing_layer(e[key]) for e in per_seed.values() if key in e]
         if picks:
             out[f"{prefix}_least_agreeing_layer"] = {layer: picks.count(layer) for layer in sorted(set(picks))}
