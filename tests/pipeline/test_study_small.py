@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from sublim.backends.hf import load_model
 from sublim.config import load_config_text
 from sublim.errors import DataError
 from sublim.pipeline.runner import run_study
@@ -373,9 +375,15 @@ def test_a_study_can_train_other_students_on_another_studys_rows(mini_bases, tmp
     assert (second / "treatment/0/finetuning/DONE").exists()
     assert set(json.loads((second / "metrics.json").read_text())["conditions"]) == {"base", "control", "treatment"}
     # `sublim diagnose` compares the student's first steps on the two arms' rows layer by layer (D34)
+    import sublim.finetuning.distill as distill
     from sublim.diagnostics.study import diagnose_study
 
-    diagnosed = diagnose_study(second, max_rows=8, decomposition=False)
+    loads = []
+    with mock.patch.object(distill, "load_model", side_effect=lambda path, **kw: loads.append(
+            (str(path), kw.get("adapter"))) or load_model(path, **kw)):
+        diagnosed = diagnose_study(second, max_rows=8, decomposition=False)
+    # the base is only read (divergence, both students' changes): loaded once, not once per use
+    assert loads.count((str(mini_bases[0]), None)) == 1 and len(loads) > 1
     layers = diagnosed["per_seed"]["0"]["first_step_layers"]
     assert {"layer 0", "layer 1"} <= set(layers)
     assert all(-1.0 <= v["cos"] <= 1.0 and v["norm_a"] > 0 and v["norm_b"] > 0 for v in layers.values())

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from sublim.diagnostics.decomposition import PARTS
 from sublim.errors import DataError
@@ -66,6 +67,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     from sublim.diagnostics.alignment import (
         layer_contrast,
         least_agreeing_layer,
+        load_merged,
         student_first_step,
         weight_delta,
     )
@@ -79,6 +81,9 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}
     cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
+    # the same-init base is only read (divergence, deltas, decomposition): one module for the whole study
+    # instead of one load per use per seed; the first steps still train their own copy from the path
+    same_base = load_merged(bases["same"])
     per_seed: dict[str, dict] = {}
     for seed in cfg.seeds:
         if cross:  # a per-seed other base (``seed_offset``) differs from seed to seed
@@ -92,9 +97,9 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
                 continue
             teachers[arm] = t["teacher"]["model"]  # the recorded ref: path and adapter
             rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
-            entry["divergence"][arm] = divergence_stats(teachers[arm], bases["same"], rows[arm]).to_dict()
+            entry["divergence"][arm] = divergence_stats(teachers[arm], same_base, rows[arm]).to_dict()
         if alignment and "treatment" in teachers:
-            direction = weight_delta(teachers["treatment"], teachers.get("control", bases["same"]))
+            direction = weight_delta(teachers["treatment"], teachers.get("control", same_base))
             same_init_steps = {}
             for condition in ("treatment", "control", "cross_base", "cross_control"):
                 arm, which = TRAINED[condition]
@@ -109,14 +114,14 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
                 contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
                 if least_agreeing_layer(contrast) is not None:
                     entry["first_step_layers"] = contrast
-        if trained := trained_layer_contrast(study_dir, seed, bases["same"]):
+        if trained := trained_layer_contrast(study_dir, seed, same_base):
             entry["trained_layers"] = trained
         for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
             value = measured_effect(study_dir, condition, seed, target)
             if value is not None:
                 entry["p_target"][condition] = value
         if decomposition:
-            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, bases["same"])
+            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, same_base)
         per_seed[str(seed)] = entry
         log.info("diagnostics: seed %s done", seed)
     kept = carry_over(study_dir, per_seed, max_rows, [part for part, ran in (("alignment", alignment),
@@ -208,7 +213,7 @@ def trained_layer_contrast(study_dir: Path, seed: int, base) -> dict[str, dict[s
         if r is None or r["model"].get("path") is None:
             return None
         refs[arm] = r["model"]
-    base = load_merged(base)  # loaded once for both students, and only when both exist
+    base = load_merged(base)  # a path is loaded once for both students; a module is reused
     contrast = layer_contrast(weight_delta(refs["treatment"], base), weight_delta(refs["control"], base))
     return contrast if least_agreeing_layer(contrast) is not None else None
 
@@ -225,7 +230,7 @@ def arm_targets(cfg) -> dict[str, str]:
     return out
 
 
-def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[str, dict]:
+def decompose_seed(study_dir: Path, cfg, seed: int, base: Any) -> dict[str, dict]:
     """:func:`split_update` for every same-init student of one seed that has a teacher and a checkpoint."""
     from sublim.diagnostics.alignment import load_merged
     from sublim.diagnostics.decomposition import split_update
@@ -237,7 +242,7 @@ def decompose_seed(study_dir: Path, cfg, seed: int, base: str | Path) -> dict[st
         return (r["teacher"] if stage == "teacher" else r)["model"]
 
     neutral = model("neutral", "finetuning")
-    base_module = load_merged(base)  # read by every arm of the seed: loaded once
+    base_module = load_merged(base)  # read by every arm of the seed: a path is loaded once, a module reused
     reference = load_merged(neutral) if neutral else base_module
     against = "the no-trait student" if neutral else "the base"
     out = {}
