@@ -62,23 +62,13 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
                    decomposition: bool = True) -> dict:
     """Compute the diagnostics of every seed; returns (and writes) ``diagnostics.json``."""
     from sublim.backends.models import resolve_model
-    from sublim.config import TRAINED, load_config
-    from sublim.diagnostics.alignment import alignment as first_step_alignment_of
-    from sublim.diagnostics.alignment import (
-        layer_contrast,
-        least_agreeing_layer,
-        load_merged,
-        student_first_step,
-        weight_delta,
-    )
-    from sublim.diagnostics.divergence import divergence_stats
+    from sublim.config import load_config
+    from sublim.diagnostics.alignment import load_merged
     from sublim.pipeline.artifacts import study_config_of, write_json
-    from sublim.records import DatasetRow, read_jsonl
 
     study_dir = Path(study_dir)
     study_config_of(study_dir)
     cfg = load_config(study_dir / "config.yaml")
-    target = cfg.trait.target
     bases = {"same": resolve_model(cfg.bases.same).path}
     cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
     # the same-init base is only read (divergence, deltas, decomposition): one module for the whole study
@@ -88,45 +78,12 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     for seed in cfg.seeds:
         if cross:  # a per-seed other base (``seed_offset``) differs from seed to seed
             bases["other"] = resolve_model(cfg.bases.spec("other", seed)).path
-        teachers, rows = {}, {}
-        entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}, "trait_mass": trait_mass(study_dir, seed)}
-        for arm in ("treatment", "control"):
-            t = read_json(study_dir / arm / str(seed) / "teacher" / "result.json")
-            data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
-            if t is None or not data.exists():
-                continue
-            teachers[arm] = t["teacher"]["model"]  # the recorded ref: path and adapter
-            rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
-            entry["divergence"][arm] = divergence_stats(teachers[arm], same_base, rows[arm]).to_dict()
-        if alignment and "treatment" in teachers:
-            direction = weight_delta(teachers["treatment"], teachers.get("control", same_base))
-            same_init_steps = {}
-            for condition in ("treatment", "control", "cross_base", "cross_control"):
-                arm, which = TRAINED[condition]
-                if condition not in cfg.conditions or arm not in rows or which not in bases:
-                    continue
-                s_cfg = cfg.student.model_copy(update={"seed": seed})
-                step = student_first_step(bases[which], rows[arm], s_cfg, data_teacher=teachers[arm])
-                entry["alignment"][condition] = first_step_alignment_of(step, direction)
-                if which == "same":
-                    same_init_steps[arm] = step
-            if len(same_init_steps) == 2:  # where the two arms' first steps part (D34); one layer: nothing to compare
-                contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
-                if least_agreeing_layer(contrast) is not None:
-                    entry["first_step_layers"] = contrast
-        if trained := trained_layer_contrast(study_dir, seed, same_base):
-            entry["trained_layers"] = trained
-        for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
-            value = measured_effect(study_dir, condition, seed, target)
-            if value is not None:
-                entry["p_target"][condition] = value
-        if decomposition:
-            entry["decomposition"] = decompose_seed(study_dir, cfg, seed, same_base)
-        per_seed[str(seed)] = entry
+        per_seed[str(seed)] = diagnose_seed(study_dir, cfg, seed, bases, same_base, max_rows=max_rows,
+                                            alignment=alignment, decomposition=decomposition)
         log.info("diagnostics: seed %s done", seed)
     kept = carry_over(study_dir, per_seed, max_rows, [part for part, ran in (("alignment", alignment),
                                                                          ("decomposition", decomposition)) if not ran])
-    out = {"study": cfg.name, "target": target, "max_rows": max_rows, "per_seed": per_seed,
+    out = {"study": cfg.name, "target": cfg.trait.target, "max_rows": max_rows, "per_seed": per_seed,
            "summary": summarise(per_seed), "kept_from_earlier": kept}
     if decomposition or "decomposition" in kept:
         out["summary"]["decomposition"] = summarise_decomposition(per_seed)
@@ -136,6 +93,68 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
         plot_decomposition(out["summary"]["decomposition"], study_dir / "decomposition.png",
                            f"{cfg.name}: each student's change, split along its teacher's change and the rest")
     write_json(study_dir / "diagnostics.json", out)
+    return out
+
+
+def diagnose_seed(study_dir: Path, cfg, seed: int, bases: dict[str, Any], same_base: Any, *, max_rows: int,
+                  alignment: bool, decomposition: bool) -> dict:
+    """One seed's entry of ``diagnostics.json`` (``bases``: ``same`` and, with cross conditions, this seed's
+    ``other`` base path; ``same_base``: the same-init base already loaded)."""
+    from sublim.diagnostics.divergence import divergence_stats
+    from sublim.records import DatasetRow, read_jsonl
+
+    teachers, rows = {}, {}
+    entry: dict = {"divergence": {}, "alignment": {}, "p_target": {}, "trait_mass": trait_mass(study_dir, seed)}
+    for arm in ("treatment", "control"):
+        t = read_json(study_dir / arm / str(seed) / "teacher" / "result.json")
+        data = study_dir / arm / str(seed) / "filtering" / "filtered.jsonl"
+        if t is None or not data.exists():
+            continue
+        teachers[arm] = t["teacher"]["model"]  # the recorded ref: path and adapter
+        rows[arm] = read_jsonl(data, DatasetRow)[:max_rows]
+        entry["divergence"][arm] = divergence_stats(teachers[arm], same_base, rows[arm]).to_dict()
+    if alignment and "treatment" in teachers:
+        entry.update(first_steps(cfg, seed, bases, same_base, teachers, rows))
+    if trained := trained_layer_contrast(study_dir, seed, same_base):
+        entry["trained_layers"] = trained
+    for condition in ("base", "treatment", "control", "cross_base", "cross_control"):
+        value = measured_effect(study_dir, condition, seed, cfg.trait.target)
+        if value is not None:
+            entry["p_target"][condition] = value
+    if decomposition:
+        entry["decomposition"] = decompose_seed(study_dir, cfg, seed, same_base)
+    return entry
+
+
+def first_steps(cfg, seed: int, bases: dict[str, Any], same_base: Any, teachers: dict, rows: dict) -> dict:
+    """``alignment``: each trained condition's first step against the teacher's change (Theorem 1), and
+    ``first_step_layers``: where the two same-init arms' first steps part, layer by layer (D34; only for
+    students that span several layers)."""
+    from sublim.config import TRAINED
+    from sublim.diagnostics.alignment import (
+        alignment,
+        layer_contrast,
+        least_agreeing_layer,
+        student_first_step,
+        weight_delta,
+    )
+
+    direction = weight_delta(teachers["treatment"], teachers.get("control", same_base))
+    out: dict = {"alignment": {}}
+    same_init_steps = {}
+    for condition in ("treatment", "control", "cross_base", "cross_control"):
+        arm, which = TRAINED[condition]
+        if condition not in cfg.conditions or arm not in rows or which not in bases:
+            continue
+        s_cfg = cfg.student.model_copy(update={"seed": seed})
+        step = student_first_step(bases[which], rows[arm], s_cfg, data_teacher=teachers[arm])
+        out["alignment"][condition] = alignment(step, direction)
+        if which == "same":
+            same_init_steps[arm] = step
+    if len(same_init_steps) == 2:
+        contrast = layer_contrast(same_init_steps["treatment"], same_init_steps["control"])
+        if least_agreeing_layer(contrast) is not None:
+            out["first_step_layers"] = contrast
     return out
 
 
