@@ -219,10 +219,12 @@ def report_cmd(
 def status_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A study directory, finished or not, e.g. runs/organism.")],
 ) -> None:
-    """How far a study has got: finished and planned stages of each kind, what is running or was
-    interrupted, roughly how long the rest will take (from this study's own stage times), and whether
-    its report is current. Reads only the run directory; safe while the study runs. Exit code 0 when
-    every planned stage is finished, 1 when not (`until sublim status runs/X >/dev/null; do sleep 60; done`)."""
+    """How far a study has got, and roughly how long the rest will take.
+
+    Finished and planned stages of each kind, what is running or was interrupted, the time left (from this
+    study's own stage times) and whether its report is current. Reads only the run directory; safe while the
+    study runs. Exit code 0 when every planned stage is finished, 1 when not (`until sublim status runs/X
+    >/dev/null; do sleep 60; done`)."""
     _setup(None)
 
     def go():
@@ -352,7 +354,9 @@ def diagnose_cmd(
     cache_dir: CacheDir = None,
     verbose: Verbose = False,
 ) -> None:
-    """Divergence tokens, log-likelihood shift, first-step alignment, the along/orthogonal split of each
+    """Per-seed diagnostics of a study's data and students, and which predict transfer across studies.
+
+    Divergence tokens, log-likelihood shift, first-step alignment, the along/orthogonal split of each
     same-init student's change and, for students that span several layers, the layer where the treatment
     and the control students part (first step and trained), per seed → RUN_DIR/diagnostics.json; with
     several RUN_DIRs, which diagnostic predicts the measured transfer across them."""
@@ -409,7 +413,9 @@ def check_cmd(
     min_ratio: Annotated[float, typer.Option(help="Same-init P(target) over the base's, at least.")] = 2.0,
     out: Annotated[Path | None, typer.Option(help="Also write every split's verdict as JSON here.")] = None,
 ) -> None:
-    """Judge a finished study by the organism's pass criteria: the same-init student's 95% CI above the
+    """Judge a finished study by the organism's pass criteria (exit code 0 when met, 1 when not).
+
+    The criteria: the same-init student's 95% CI above the
     base and the matched control, >= MIN_RATIO x the base, no significant rise for the different-init
     student (and, with a base per seed, its CI below half the same-init gain), the leak check clean, a
     dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
@@ -464,8 +470,9 @@ def compare_cmd(
         "auto: exact where both studies have it, else sampled.")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON here.")] = None,
 ) -> None:
-    """Compare two studies condition by condition: A − B in P(target) (exact or sampled), paired by the seeds both ran,
-    with its 95% CI and p-value, and the same for the treatment − control gain. Made for students trained on
+    """Compare two studies condition by condition, paired by seed (A − B with its 95% CI).
+
+    A − B in P(target) (exact or sampled), paired by the seeds both ran, with its 95% CI and p-value, and the same for the treatment − control gain. Made for students trained on
     the same rows (`sublim run --data-from`): it says seed by seed whether the rows really were the same (then
     A − B is the students' difference alone), which settings differ, and whether the bases' weights did."""
     from sublim.reporting.compare import compare_studies, rows_line, settings_line
@@ -545,6 +552,20 @@ def decomposition_table(summary: dict[str, dict]) -> Table:
     if moved:
         table.caption = "how far each student moved, ‖Δθ‖ by layer — " + "; ".join(moved)
     return table
+
+
+def _unwrap_docstrings(typer_app: typer.Typer) -> None:
+    """Join each paragraph of every command's docstring into one line. The source wraps them at 120
+    columns; rich keeps those breaks and wraps again at the terminal's width, so an 80-column ``--help``
+    showed ragged half-empty lines and the command list showed whole paragraphs."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+
+
+_unwrap_docstrings(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -19,6 +19,16 @@ def test_help_lists_every_stage_command():
         assert command in result.output
 
 
+def test_help_reads_as_one_summary_line_per_command_at_80_columns():
+    listing = CliRunner().invoke(app, ["--help"], terminal_width=80, env={"COLUMNS": "80"}).output
+    assert "status      How far a study has got, and roughly how long the rest will" in listing
+    assert "Divergence tokens" not in listing  # details stay in the command's own --help
+    detail = CliRunner().invoke(app, ["check", "--help"], terminal_width=80, env={"COLUMNS": "80"}).output
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    # each paragraph re-wrapped to the terminal, not broken where the source's lines end
+    assert any(line.startswith("The criteria: the same-init student's 95% CI above the base and") for line in lines)
+
+
 def test_bad_config_gives_file_line_field_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntrait:\n  target: owl\ngeneration:\n  n_prompts: -3\n")
