@@ -452,13 +452,17 @@ def test_check_command_names_a_directory_that_is_not_a_study(tmp_path):
 def test_the_trained_contrast_needs_both_trained_students(tmp_path, tiny_llama_dir):
     """D36 compares the treatment and the control student's changes; with one of them missing (or
     recorded without a checkpoint, e.g. an API student) there is nothing to compare."""
+    from sublim.diagnostics.alignment import OnDemand
     from sublim.diagnostics.study import trained_layer_contrast
     from sublim.pipeline.artifacts import write_json
 
-    assert trained_layer_contrast(tmp_path, 0, tiny_llama_dir) is None
+    base = OnDemand(tiny_llama_dir)
+    assert trained_layer_contrast(tmp_path, 0, base) is None
     for arm, path in (("treatment", str(tiny_llama_dir)), ("control", None)):
         write_json(tmp_path / arm / "0" / "finetuning" / "result.json", {"model": {"path": path}})
-    assert trained_layer_contrast(tmp_path, 0, tiny_llama_dir) is None
+    assert trained_layer_contrast(tmp_path, 0, base) is None
+    assert base.module is None  # nothing to compare: the base was never loaded
     write_json(tmp_path / "control" / "0" / "finetuning" / "result.json", {"model": {"path": str(tiny_llama_dir)}})
-    same = trained_layer_contrast(tmp_path, 0, tiny_llama_dir)  # neither moved: every cosine is 0, no layer stands out
+    same = trained_layer_contrast(tmp_path, 0, base)  # neither moved: every cosine is 0, no layer stands out
     assert same is not None and all(v["norm_a"] == 0 for v in same.values())
+    assert base.module is not None and trained_layer_contrast(tmp_path, 0, base) == same  # loaded once, reused

@@ -31,12 +31,28 @@ from sublim.finetuning.config import FinetuneConfig
 from sublim.records import DatasetRow
 
 
+class OnDemand:
+    """A model that :func:`load_merged` loads the first time it is asked for, then reuses: a study's
+    diagnostics read one base in several places per seed, and a study with nothing to compare (no teacher,
+    no trained student) should not load it at all."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref, self.module = ref, None
+
+    def get(self) -> Any:
+        if self.module is None:
+            self.module = load_merged(self.ref)
+        return self.module
+
+
 def load_merged(ref: Any) -> Any:
-    """A model (path, ``ModelRef``, the ref dict a stage records, or a loaded module) → CPU fp32 module,
-    adapter merged. The diagnostics' one loader: a module already loaded is reused, so a caller can load a
-    shared base or reference once."""
+    """A model (path, ``ModelRef``, the ref dict a stage records, a loaded module or an :class:`OnDemand`)
+    → CPU fp32 module, adapter merged. The diagnostics' one loader: a module already loaded is reused, so a
+    caller can load a shared base or reference once."""
     from sublim.finetuning.distill import resolve_teacher
 
+    if isinstance(ref, OnDemand):
+        return ref.get()
     return resolve_teacher(ref, device="cpu", dtype="float32")
 
 

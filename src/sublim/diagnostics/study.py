@@ -63,7 +63,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     """Compute the diagnostics of every seed; returns (and writes) ``diagnostics.json``."""
     from sublim.backends.models import resolve_model
     from sublim.config import load_config
-    from sublim.diagnostics.alignment import load_merged
+    from sublim.diagnostics.alignment import OnDemand
     from sublim.pipeline.artifacts import study_config_of, write_json
 
     study_dir = Path(study_dir)
@@ -71,9 +71,9 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
     cfg = load_config(study_dir / "config.yaml")
     bases = {"same": resolve_model(cfg.bases.same).path}
     cross = any(c in cfg.conditions for c in ("cross_base", "cross_control"))
-    # the same-init base is only read (divergence, deltas, decomposition): one module for the whole study
-    # instead of one load per use per seed; the first steps still train their own copy from the path
-    same_base = load_merged(bases["same"])
+    # the same-init base is only read (divergence, deltas, decomposition): one module for the whole study,
+    # loaded when first needed, instead of one load per use per seed; the first steps train their own copy
+    same_base = OnDemand(bases["same"])
     per_seed: dict[str, dict] = {}
     for seed in cfg.seeds:
         if cross:  # a per-seed other base (``seed_offset``) differs from seed to seed
@@ -99,7 +99,7 @@ def diagnose_study(study_dir: Path, *, max_rows: int = 128, alignment: bool = Tr
 def diagnose_seed(study_dir: Path, cfg, seed: int, bases: dict[str, Any], same_base: Any, *, max_rows: int,
                   alignment: bool, decomposition: bool) -> dict:
     """One seed's entry of ``diagnostics.json`` (``bases``: ``same`` and, with cross conditions, this seed's
-    ``other`` base path; ``same_base``: the same-init base already loaded)."""
+    ``other`` base path; ``same_base``: the same-init base, loaded once for the study)."""
     from sublim.diagnostics.divergence import divergence_stats
     from sublim.records import DatasetRow, read_jsonl
 
