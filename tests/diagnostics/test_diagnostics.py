@@ -231,11 +231,13 @@ def test_level_a_criteria_pass_only_for_a_specific_clean_same_init_effect(tmp_pa
 
 def test_level_a_judges_only_the_conditions_its_config_lists(tmp_path):
     """Stray different-init students left by another study must not decide (or fake) criterion 3."""
-    from sublim.diagnostics.criteria import level_a
+    from sublim.diagnostics.criteria import describe_check, level_a
 
     same_init_only = {"conditions": ["base", "control", "treatment"]}
     verdict = level_a(_fake_study(tmp_path / "s", ORGANISM, extra=same_init_only))
-    assert "cross_init_null" not in verdict["checks"] and not verdict["passed"]
+    assert not verdict["passed"] and verdict["checks"]["cross_init_null"]["passed"] is False
+    # ... and the verdict says why, instead of a bare "not met" under a table of passes
+    assert "cross_base and cross_control" in describe_check("cross_init_null", verdict["checks"]["cross_init_null"])
     assert level_a(_fake_study(tmp_path / "all", ORGANISM))["passed"]
 
 
