@@ -415,10 +415,9 @@ def check_cmd(
 ) -> None:
     """Judge a finished study by the organism's pass criteria (exit code 0 when met, 1 when not).
 
-    The criteria: the same-init student's 95% CI above the
-    base and the matched control, >= MIN_RATIO x the base, no significant rise for the different-init
-    student (and, with a base per seed, its CI below half the same-init gain), the leak check clean, a
-    dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
+    The criteria: the same-init student's 95% CI above the base and the matched control, >= MIN_RATIO x the
+    base, no significant rise for the different-init student (and, with a base per seed, its CI below half the
+    same-init gain), the leak check clean, a dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
     when every check passes on the first split, 1 when one fails. Give several RUN_DIRs to judge
     replications of one config pooled over all their seeds."""
     from sublim.diagnostics.criteria import CHECK_NAMES, describe_check, level_a
@@ -472,8 +471,8 @@ def compare_cmd(
 ) -> None:
     """Compare two studies condition by condition, paired by seed (A − B with its 95% CI).
 
-    A − B in P(target) (exact or sampled), paired by the seeds both ran, with its 95% CI and p-value, and the same for the treatment − control gain. Made for students trained on
-    the same rows (`sublim run --data-from`): it says seed by seed whether the rows really were the same (then
+    A − B in P(target) (exact or sampled), paired by the seeds both ran, with its 95% CI and p-value, and the
+    same for the treatment − control gain. Made for students trained on the same rows (`sublim run --data-from`): it says seed by seed whether the rows really were the same (then
     A − B is the students' difference alone), which settings differ, and whether the bases' weights did."""
     from sublim.reporting.compare import compare_studies, rows_line, settings_line
     from sublim.reporting.report import fmt_p
