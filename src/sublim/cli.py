@@ -417,9 +417,9 @@ def check_cmd(
 
     The criteria: the same-init student's 95% CI above the base and the matched control, >= MIN_RATIO x the
     base, no significant rise for the different-init student (and, with a base per seed, its CI below half the
-    same-init gain), the leak check clean, a dominant confusion-matrix diagonal when it was run. Reads only result files (a second); exit code 0
-    when every check passes on the first split, 1 when one fails. Give several RUN_DIRs to judge
-    replications of one config pooled over all their seeds."""
+    same-init gain), the leak check clean, a dominant confusion-matrix diagonal when it was run. Reads only
+    result files (a second); exit code 0 when every check passes on the first split, 1 when one fails. Give
+    several RUN_DIRs to judge replications of one config pooled over all their seeds."""
     from sublim.diagnostics.criteria import CHECK_NAMES, describe_check, level_a
     from sublim.pipeline.bases import bases_line, read_bases
 
