@@ -472,8 +472,9 @@ def compare_cmd(
     """Compare two studies condition by condition, paired by seed (A − B with its 95% CI).
 
     A − B in P(target) (exact or sampled), paired by the seeds both ran, with its 95% CI and p-value, and the
-    same for the treatment − control gain. Made for students trained on the same rows (`sublim run --data-from`): it says seed by seed whether the rows really were the same (then
-    A − B is the students' difference alone), which settings differ, and whether the bases' weights did."""
+    same for the treatment − control gain. Made for students trained on the same rows (`sublim run
+    --data-from`): it says seed by seed whether the rows really were the same (then A − B is the students'
+    difference alone), which settings differ, and whether the bases' weights did."""
     from sublim.reporting.compare import compare_studies, rows_line, settings_line
     from sublim.reporting.report import fmt_p
 
