@@ -411,6 +411,9 @@ def check_cmd(
         "heldout (the questions never tuned on), each reported separately.")] = None,
     min_seeds: Annotated[int, typer.Option(help="Seeds the same-init student needs.")] = 5,
     min_ratio: Annotated[float, typer.Option(help="Same-init P(target) over the base's, at least.")] = 2.0,
+    target: Annotated[str | None, typer.Option(
+        help="Judge this answer instead of the config's target. The control teacher's animal swaps the arms: "
+        "its students are judged as the treatment, the target's as their matched control.")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write every split's verdict as JSON here.")] = None,
 ) -> None:
     """Judge a finished study by the organism's pass criteria (exit code 0 when met, 1 when not).
@@ -428,12 +431,16 @@ def check_cmd(
     where = ", ".join(str(d) for d in run_dirs)
     verdicts = {}
     for name in split or ["eval", "heldout"]:
-        verdict = _guard(level_a, run_dirs, split=name, min_seeds=min_seeds, min_ratio=min_ratio)
+        verdict = _guard(level_a, run_dirs, split=name, min_seeds=min_seeds, min_ratio=min_ratio, target=target)
         verdicts[name] = verdict
         if not verdict["per_seed"].get("treatment"):
             console.print(f"[yellow]{where}: split '{name}' was not evaluated[/]")
             continue
-        table = Table(title=f"{verdict['study']} — split '{name}': P(target), mean [95% CI] over seeds", title_justify="left")
+        if verdict["swapped"]:
+            console.print(f"{verdict['target']} is the control teacher's animal: the arms swap roles "
+                          "(treatment = the control arm's students, control = the target arm's; likewise cross_*)")
+        table = Table(title=f"{verdict['study']} — split '{name}': P({verdict['target']}), mean [95% CI] over seeds",
+                      title_justify="left")
         for column in ("arm", "mean [95% CI]", "n", "per seed"):
             table.add_column(column)
         for arm, est in verdict["estimates"].items():

@@ -188,7 +188,9 @@ def test_teacher_init_std_draws_a_seeded_vector(tiny_llama_dir, tmp_path):
 
 
 def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra: dict | None = None,
-                first_seed: int = 0):
+                first_seed: int = 0, eagle: dict[str, list[float]] | None = None):
+    """A finished study's result files: P(owl) per condition and seed from ``values``, P(eagle) from
+    ``eagle`` where given (the control teacher's animal)."""
     import json
 
     import yaml
@@ -197,10 +199,11 @@ def _fake_study(root, values: dict[str, list[float]], leaky: bool = False, extra
     seeds = list(range(first_seed, first_seed + len(values["treatment"])))
     (root / "config.yaml").write_text(yaml.safe_dump({"name": "fake", "seeds": seeds, "trait": {"target": "owl"}, **(extra or {})}))
     for cond, vals in values.items():
-        for seed, val in zip(seeds, vals, strict=True):
+        for i, (seed, val) in enumerate(zip(seeds, vals, strict=True)):
             d = root / cond / str(seed) / "evaluation"
             d.mkdir(parents=True)
-            (d / "result.json").write_text(json.dumps({"metrics": {"splits": {"eval": {"exact": {"owl": {"mean": val}}}}}}))
+            scored = {"owl": {"mean": val}} | ({"eagle": {"mean": eagle[cond][i]}} if eagle else {})
+            (d / "result.json").write_text(json.dumps({"metrics": {"splits": {"eval": {"exact": scored}}}}))
     for arm, trait, mass in (("treatment", "owl", 1e-5), ("control", "eagle", 3e-5)):
         for seed in seeds:
             d = root / arm / str(seed) / "leak_check"
@@ -372,6 +375,45 @@ def test_check_command_judges_a_study_and_its_exit_code_says_whether_it_passed(t
     assert "5.20×" in result.output and "split 'heldout' was not evaluated" in result.output
     assert ("FAIL" in result.output) is leaky
     assert json.loads((tmp_path / "v.json").read_text())["eval"]["passed"] is not leaky
+
+
+#: P(eagle) in ORGANISM's study: the control arm's students (eagle teacher) rise on eagle, the rest do not
+EAGLE = {"base": [0.05] * 5, "control": [0.2, 0.22, 0.19, 0.21, 0.2], "treatment": [0.05, 0.04, 0.06, 0.05, 0.05],
+         "cross_base": [0.05, 0.05, 0.04, 0.05, 0.06], "cross_control": [0.06, 0.05, 0.05, 0.04, 0.05]}
+BOTH_TEACHERS = {"trait": {"target": "owl", "control_target": "eagle"}}
+
+
+def test_the_control_teachers_animal_is_judged_with_the_arms_roles_swapped(tmp_path):
+    """A matched control is a treatment for its own animal: on eagle, the eagle teacher's students are the
+    treated arm and the owl teacher's their control, so one study answers for both teachers."""
+    from sublim.diagnostics.criteria import level_a
+
+    study = _fake_study(tmp_path / "s", ORGANISM, extra=BOTH_TEACHERS, eagle=EAGLE)
+    owl = level_a(study)
+    assert owl["target"] == "owl" and not owl["swapped"] and owl["passed"]
+    verdict = level_a(study, target="eagle")
+    assert verdict["target"] == "eagle" and verdict["swapped"] and verdict["passed"], verdict["checks"]
+    assert verdict["per_seed"]["treatment"] == dict(enumerate(EAGLE["control"]))
+    assert verdict["per_seed"]["control"] == dict(enumerate(EAGLE["treatment"]))
+    assert verdict["per_seed"]["cross_base"] == dict(enumerate(EAGLE["cross_control"]))
+    assert verdict["checks"]["ratio_to_base"]["value"] == pytest.approx(0.204 / 0.05)
+    # without the swap (eagle named as neither teacher's animal) the same numbers fail: the owl arm does not move eagle
+    assert not level_a(_fake_study(tmp_path / "plain", ORGANISM, eagle=EAGLE), target="eagle")["passed"]
+
+
+def test_check_command_judges_another_animal_and_names_one_the_study_did_not_score(tmp_path):
+    from typer.testing import CliRunner
+
+    from sublim.cli import app
+
+    study = _fake_study(tmp_path / "s", ORGANISM, extra=BOTH_TEACHERS, eagle=EAGLE)
+    result = CliRunner().invoke(app, ["check", str(study), "--target", "eagle"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "P(eagle)" in result.output and "eagle is the control teacher's animal: the arms swap roles" in result.output
+    result = CliRunner().invoke(app, ["check", str(study), "--target", "dog"], env={"COLUMNS": "200"})
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "evaluation/result.json: 'dog' is not an answer this evaluation scored" in " ".join(result.output.split())
+    assert "has: owl, eagle" in " ".join(result.output.split())
 
 
 def test_the_leak_line_gives_each_arms_mass_ratio_under_its_own_trait(tmp_path):

@@ -74,15 +74,37 @@ def check_poolable(study_dirs: list[Path], configs: list[dict]) -> None:
                                 "a base rebuilt on another machine is another base")
 
 
+#: judging the control teacher's animal: each arm plays the other's role (see ``judged_roles``)
+SWAPPED_ROLES = {"treatment": "control", "control": "treatment", "cross_base": "cross_control",
+                 "cross_control": "cross_base"}
+
+
+def judged_roles(config: dict, target: str | None) -> tuple[str, dict[str, str]]:
+    """The animal to judge and, per role, the arm whose students play it.
+
+    Why: a matched control is itself a treatment — its teacher loves another animal. Judged on *that*
+    animal, the control arm's students are the treated ones and the target arm's students their matched
+    control (the different-init arms swap likewise), so one study answers for both teachers. Any other
+    animal keeps the arms as they are: does the target teacher's data move, say, dog?"""
+    trait = config["trait"]
+    target = target or trait["target"]
+    swap = target != trait["target"] and target == trait.get("control_target")
+    return target, (SWAPPED_ROLES if swap else {})
+
+
 def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: int = 5, min_ratio: float = 2.0,
-            alpha: float = 0.05) -> dict:
+            alpha: float = 0.05, target: str | None = None) -> dict:
     """Check criteria 1–5 for ``split`` on one study directory, or on several runs of one recipe pooled
-    over their seeds (``check_poolable`` guards the pooling); returns numbers and a pass/fail per check."""
+    over their seeds (``check_poolable`` guards the pooling); returns numbers and a pass/fail per check.
+
+    ``target`` judges another animal than the config's (``judged_roles``: the control teacher's animal swaps
+    the arms' roles)."""
     dirs = [Path(study_dirs)] if isinstance(study_dirs, (str, Path)) else [Path(d) for d in study_dirs]
     configs = [study_config_of(d) for d in dirs]
     if len(dirs) > 1:
         check_poolable(dirs, configs)
-    config, target = configs[0], configs[0]["trait"]["target"]
+    config = configs[0]
+    target, roles = judged_roles(config, target)
     names = ("base", "control", "treatment", "cross_base", "cross_control", "base_other")
     v: dict[str, dict] = {c: {} for c in names}
     leaks, matrices = [], []
@@ -90,7 +112,7 @@ def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: in
         seeds = list(cfg["seeds"])
         values = collect_values(study_dir, seeds, target, evaluated_conditions(study_config(cfg)))["values"]
         for c in names:
-            v[c].update(values.get(c, {}).get(f"{split}/exact", {}))
+            v[c].update(values.get(roles.get(c, c), {}).get(f"{split}/exact", {}))
         leaks += [{"arm": arm, "seed": int(seed), "trait": r.get("target"), "leaky": r["leaky"],
                    "rows_mentioning": r["rows_mentioning"], "teacher_mass": r["teacher_mass"],
                    "base_mass": r["base_mass"], "target_mass": r["target_mass"]}
@@ -137,7 +159,8 @@ def level_a(study_dirs: Path | list[Path], *, split: str = "eval", min_seeds: in
                       "labels": matrices[0]["labels"], "matrices": len(matrices)},
             "passed": all(rows) and all(cols)}
     passed = all(c["passed"] for c in checks.values())
-    return {"study": " + ".join(c["name"] for c in configs), "split": split, "per_seed": {c: x for c, x in v.items() if x},
+    return {"study": " + ".join(c["name"] for c in configs), "split": split, "target": target,
+            "swapped": bool(roles), "per_seed": {c: x for c, x in v.items() if x},
             "estimates": est, "checks": checks, "passed": passed}
 
 

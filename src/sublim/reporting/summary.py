@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from sublim.errors import DataError
 from sublim.pipeline.artifacts import read_json as _load
 from sublim.stats import holm_adjust, mean_ci, paired_test, welch_test
 
@@ -97,14 +98,19 @@ def collect_values(study_dir: Path, seeds: list[int], target: str,
     dists: dict = {}
     for condition in conditions:
         for seed in seeds:
-            result = _load(study_dir / condition / str(seed) / "evaluation" / "result.json")
-            if result is None:
+            path = study_dir / condition / str(seed) / "evaluation" / "result.json"
+            if (result := _load(path)) is None:
                 continue
             metrics = result["metrics"]
             for split, kind in metric_names(metrics):
                 name = f"{split}/{kind}"
-                values.setdefault(condition, {}).setdefault(name, {})[seed] = metrics["splits"][split][kind][target]["mean"]
-                per_option = {o: v["mean"] for o, v in metrics["splits"][split][kind].items() if o != "(other)"}
+                scored = metrics["splits"][split][kind]
+                if target not in scored:
+                    options = ", ".join(o for o in scored if o != "(other)")
+                    raise DataError(f"{path}: '{target}' is not an answer this evaluation scored "
+                                    f"(splits.{split}.{kind} has: {options})")
+                values.setdefault(condition, {}).setdefault(name, {})[seed] = scored[target]["mean"]
+                per_option = {o: v["mean"] for o, v in scored.items() if o != "(other)"}
                 dists.setdefault(condition, {}).setdefault(name, {})[seed] = per_option
     return {"values": values, "distributions": dists}
 
